@@ -1,0 +1,72 @@
+"""The ``srcip-lab`` command line.
+
+Sub-commands are registered by small modules so that each part of the package owns its own
+arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli_pp`) and the simulator commands
+``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli_sim`).
+
+Errors the user can fix (a bad argument, a malformed header) print one line on stderr,
+``srcip-lab: error: ...``, and exit with status 2, like argparse's own usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """An error caused by the user's input; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="srcip-lab",
+        description=(
+            "See and measure why a Kubernetes pod sees 172.x instead of the client IP: "
+            "simulate MetalLB L2, kube-proxy, HAProxy and the Istio ingress gateway, "
+            "and encode or decode real PROXY protocol headers."
+        ),
+    )
+    from sim import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    from sim import cli_pp
+
+    cli_pp.register(sub)
+    try:
+        from sim import cli_sim
+    except ImportError:  # pragma: no cover - only while the simulator is being built
+        pass
+    else:
+        cli_sim.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except CliError as exc:
+        print(f"srcip-lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # scenario validation and codec errors name the bad field
+        print(f"srcip-lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        print("srcip-lab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # pragma: no cover - e.g. `srcip-lab ... | head`
+        return 0
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
