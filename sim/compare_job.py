@@ -1,0 +1,149 @@
+"""``srcip-lab compare``: the story's setups and pitfalls side by side, with a leader failure.
+
+Each preset runs on the seed topology; the node that announces the VIP when the run starts (the
+MetalLB election's winner, M3, or the naive lease holder, M16) is powered off at ``fail_at_s``.
+The job prints one comparison table (:func:`sim.compare`) and writes:
+
+* ``compare.csv``: that table;
+* ``connections.csv``: every connection of every run (column ``scenario`` added);
+* ``events.csv``: every control-plane event of every run;
+* ``reachability.png``, ``timeline.png``, ``load_spread.png``: the figures of :mod:`sim.figures`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.presets import get
+from sim.results import Result, summarize_results
+from sim.scenario import NodeDown, Scenario
+from sim.topology import simulate
+
+TABLE_COLUMNS = (
+    "name",
+    "connections",
+    "reachability_pct",
+    "client_ip_seen_pct",
+    "failover_gap_s",
+    "app_saw",
+)
+
+
+def initial_announcer(scenario: Scenario) -> str:
+    """The node that announces the VIP when ``scenario`` starts ("" if none).
+
+    Asks the model itself (a run of a few milliseconds with no failures), so that this never
+    disagrees with the election the simulation performs.
+    """
+    probe = dataclasses.replace(scenario, duration_s=0.001, failures=())
+    events = simulate(probe).events
+    elected = events[events["kind"] == "elected"]
+    return str(elected["node"].iloc[0]) if len(elected) else ""
+
+
+def with_leader_failure(scenario: Scenario, at_s: float, up_at_s: float | None = None) -> Scenario:
+    """``scenario`` plus a :class:`~sim.NodeDown` of its initial VIP announcer at ``at_s``."""
+    node = initial_announcer(scenario)
+    if not node:
+        return scenario
+    down = NodeDown(node=node, at_s=at_s, up_at_s=up_at_s)
+    return dataclasses.replace(scenario, failures=(*scenario.failures, down))
+
+
+def run_compare(
+    *,
+    out: Path,
+    seed: int,
+    duration_s: float,
+    fail_at_s: float | None,
+    figures: bool,
+    presets: Sequence[str],
+) -> pd.DataFrame:
+    """Run the comparison, print the table, write CSV (and PNG) files to ``out``."""
+    scenarios = []
+    for name in presets:
+        sc = dataclasses.replace(get(name), seed=seed, duration_s=duration_s)
+        if fail_at_s is not None:
+            if not 0 <= fail_at_s < duration_s:
+                raise ValueError(
+                    f"fail_at: {fail_at_s} must lie within the run, 0 <= fail_at < {duration_s}"
+                )
+            sc = with_leader_failure(sc, fail_at_s)
+        scenarios.append(sc)
+
+    results: dict[str, Result] = {}
+    from tqdm.auto import tqdm
+
+    for sc in tqdm(scenarios, desc="compare", leave=False, disable=not sys.stderr.isatty()):
+        results[sc.name] = simulate(sc)
+    table = summarize_results(results)
+
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "compare.csv", index=False)
+    pd.concat(
+        [r.connections.assign(scenario=name) for name, r in results.items()], ignore_index=True
+    ).to_csv(out / "connections.csv", index=False)
+    pd.concat(
+        [r.events.assign(scenario=name) for name, r in results.items()], ignore_index=True
+    ).to_csv(out / "events.csv", index=False)
+
+    failed = {
+        sc.name: ", ".join(
+            f"{f.node} down at {f.at_s:g} s" for f in sc.failures if isinstance(f, NodeDown)
+        )
+        or "-"
+        for sc in scenarios
+    }
+    table = table.assign(app_saw=[_app_saw(r) for r in results.values()])
+    shown = table[[c for c in TABLE_COLUMNS if c in table.columns]].copy()
+    shown.insert(1, "failure", shown["name"].map(failed))
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(shown.to_string(index=False))
+    written = ["compare.csv", "connections.csv", "events.csv"]
+    if figures:
+        written += _write_figures(out, table, results)
+    print(f"\nwrote {', '.join(str(out / w) for w in written)}")
+    return table
+
+
+def _app_saw(result: Result) -> str:
+    """What the app's sidecar reported as the client, in words: the real client or which IPs."""
+    ok = result.connections[result.connections["outcome"] == "ok"]
+    if not len(ok):
+        return "(nothing served)"
+    real = ok["app_remote_ip"] == ok["client_ip"]
+    if real.all():
+        return "the client IP"
+    top = ok.loc[~real, "app_remote_ip"].value_counts().index[:2]
+    text = ", ".join(str(ip) for ip in top)
+    return f"client IP + {text}" if real.any() else text
+
+
+def _write_figures(out: Path, table: pd.DataFrame, results: dict[str, Result]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sim import figures
+
+    written = []
+    drawings: tuple[tuple[str, Callable[[Any], None], tuple[float, float]], ...] = (
+        ("reachability.png", lambda ax: figures.plot_reachability(table, ax=ax), (9, 4.5)),
+        ("timeline.png", lambda ax: figures.plot_timeline(results, ax=ax), (11, 5)),
+        ("load_spread.png", lambda ax: figures.plot_load_spread(results, ax=ax), (9, 4.5)),
+    )
+    for fname, draw, size in drawings:
+        fig, ax = plt.subplots(figsize=size)
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+        written.append(fname)
+    return written

@@ -1,0 +1,309 @@
+"""The external HAProxy in front of the MetalLB VIP: what it writes upstream, and its checks.
+
+Real component modelled: HAProxy 2.x with one frontend and one backend whose single server is the
+VIP:port, in ``mode tcp`` (optionally ``send-proxy`` / ``send-proxy-v2`` with
+``proxy-v2-options``) or ``mode http`` with ``option forwardfor``. This module is plain Python;
+the SimPy wiring (check timer, connection routing) lives in the simulator.
+
+Facts relied on (``FACTS.md``):
+
+* H1: the PROXY header carries the addresses of the *client-side* connection: source = client,
+  destination = the frontend address HAProxy accepted it on (lab-verified here with 2.6.12:
+  destination port = the frontend's bind port).
+* H2, H3: v1 text line / v2 binary header, and the ``proxy-v2-options`` TLVs. Lab (2.6.12) for
+  ``proxy-v2-options ssl,unique-id,authority,crc32c`` on a plaintext ``mode tcp`` frontend: TLVs in
+  the order CRC32C, UNIQUE_ID (empty: no ``unique-id-format`` configured), SSL (client flags 0,
+  verify 0: the client connection is not TLS); no AUTHORITY TLV (there is no SNI without TLS).
+* H4: health checks carry a v2 **LOCAL** header (16 bytes without options; the lab shows the CRC32C
+  and SSL TLVs are added to it when those options are set, 31 bytes). With ``send-proxy`` (v1) the
+  lab shows the check connection's *own* addresses, e.g. ``PROXY TCP4 <haproxy> <server> <sport>
+  <dport>``, not ``PROXY UNKNOWN``: HAProxy 2.6 builds the v1 line from the check connection.
+* H5: ``check`` without an application check is a TCP connect; ``inter``/``fall``/``rise``
+  (defaults 2 s / 3 / 2). The health counter follows HAProxy's ``check.c``: it runs from 0 to
+  ``rise + fall - 1``, a server is UP while it is ``>= rise``, and a new server starts at
+  ``rise`` ("up, but will fall down at first failure"), so the *first* failed check after start
+  marks it DOWN; later, ``fall`` consecutive failures are needed.
+* H7: ``mode http`` + ``option forwardfor`` appends one ``x-forwarded-for: <client>`` line after
+  the last header and keeps a client-sent one. HAProxy 2.x (HTX) also lower-cases every header
+  name on the way out (lab: ``Host`` left as ``host``); :meth:`HAProxy.upstream_bytes` does the
+  same.
+
+Left out: ``mode http`` with ``send-proxy`` (legal in HAProxy, not modelled: rejected by
+:class:`HAProxyConfig`), ``if-none``/``except`` on ``forwardfor``, TLS termination, ``fastinter``
+/ ``downinter``, ``observe``, agent checks, multiple servers and balancing, keep-alive reuse.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sim.http import HTTPRequestError, parse_request_head
+from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, TLVType, encode
+
+__all__ = ["HAProxy", "HAProxyConfig"]
+
+_MODES = ("tcp", "http")
+_SEND_PROXY = (None, "v1", "v2")
+_V2_OPTIONS = ("crc32c", "unique-id", "authority", "ssl")
+
+# PP2_TYPE_SSL value for a plaintext client connection: client flags 0 (no PP2_CLIENT_SSL), verify
+# 0, no sub-TLVs (lab, HAProxy 2.6.12: `20 0005 00 00000000`).
+_SSL_PLAINTEXT = TLV(type=TLVType.SSL, value=b"\x00\x00\x00\x00\x00")
+# Placeholder whose value encode(crc32c=True) recomputes (codec contract); HAProxy puts it first.
+_CRC_PLACEHOLDER = TLV(type=TLVType.CRC32C, value=b"\x00\x00\x00\x00")
+_EMPTY_UNIQUE_ID = TLV(type=TLVType.UNIQUE_ID, value=b"")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HAProxyConfig:
+    """How the external HAProxy talks to the VIP (FACTS H1-H7).
+
+    ``mode``: ``"tcp"`` (L4 relay) or ``"http"`` (parses HTTP). ``send_proxy``: ``None``,
+    ``"v1"`` (``send-proxy``) or ``"v2"`` (``send-proxy-v2``); only with ``mode="tcp"``.
+    ``forwardfor``: ``option forwardfor`` (only meaningful with ``mode="http"``). ``check``,
+    ``inter_s``, ``fall``, ``rise``: the server's TCP health check (H5).
+    ``proxy_v2_options``: subset of ``crc32c``, ``unique-id``, ``authority``, ``ssl`` (H2), only
+    with ``send_proxy="v2"``.
+    """
+
+    mode: str = "tcp"
+    send_proxy: str | None = None
+    forwardfor: bool = True
+    check: bool = True
+    inter_s: float = 2.0
+    fall: int = 3
+    rise: int = 2
+    proxy_v2_options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"HAProxyConfig.mode={self.mode!r}: allowed values are 'tcp', 'http'")
+        if self.send_proxy not in _SEND_PROXY:
+            raise ValueError(
+                f"HAProxyConfig.send_proxy={self.send_proxy!r}: allowed values are None, 'v1', 'v2'"
+            )
+        if self.send_proxy is not None and self.mode == "http":
+            raise ValueError(
+                f"HAProxyConfig.send_proxy={self.send_proxy!r} with mode='http': HAProxy accepts "
+                "it, but this model does not (an HTTP-aware hop carries the client in "
+                "X-Forwarded-For, H7); use mode='tcp' with send_proxy, or mode='http' with "
+                "send_proxy=None"
+            )
+        if not isinstance(self.forwardfor, bool) or not isinstance(self.check, bool):
+            raise ValueError("HAProxyConfig.forwardfor and HAProxyConfig.check must be bool")
+        if isinstance(self.inter_s, bool) or not isinstance(self.inter_s, int | float):
+            raise ValueError(f"HAProxyConfig.inter_s={self.inter_s!r}: must be a number > 0")
+        if not self.inter_s > 0 or self.inter_s == float("inf"):
+            raise ValueError(f"HAProxyConfig.inter_s={self.inter_s!r}: must be finite and > 0")
+        for name in ("fall", "rise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"HAProxyConfig.{name}={value!r}: must be an integer >= 1")
+        options = self.proxy_v2_options
+        if not isinstance(options, tuple):
+            raise ValueError(
+                f"HAProxyConfig.proxy_v2_options={options!r}: must be a tuple of option names"
+            )
+        unknown = [o for o in options if o not in _V2_OPTIONS]
+        if unknown:
+            raise ValueError(
+                f"HAProxyConfig.proxy_v2_options: unknown option(s) {unknown!r}; allowed: "
+                + ", ".join(repr(o) for o in _V2_OPTIONS)
+            )
+        if len(set(options)) != len(options):
+            raise ValueError(f"HAProxyConfig.proxy_v2_options={options!r}: repeated option")
+        if options and self.send_proxy != "v2":
+            raise ValueError(
+                f"HAProxyConfig.proxy_v2_options={options!r} needs send_proxy='v2' "
+                f"(got send_proxy={self.send_proxy!r}): the options are PROXY v2 TLVs (H2)"
+            )
+
+
+@lru_cache(maxsize=65536)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # Client addresses repeat across connections; parsing each once keeps upstream_bytes lean.
+    return ipaddress.ip_address(text)
+
+
+def _parse_ip(text: str, name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return _address(text)
+    except ValueError:
+        raise ValueError(f"HAProxy: {name}={text!r} is not an IP address") from None
+
+
+def _check_port(port: int, name: str) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"HAProxy: {name}={port!r} must be an integer port 0..65535")
+
+
+class HAProxy:
+    """One HAProxy instance: frontend ``frontend_ip:frontend_port``, server = the VIP.
+
+    ``ip`` is HAProxy's own address (the source of its server-side and check connections).
+    """
+
+    def __init__(
+        self, config: HAProxyConfig, *, ip: str, frontend_ip: str, frontend_port: int
+    ) -> None:
+        if not isinstance(config, HAProxyConfig):
+            raise ValueError(
+                f"HAProxy: config must be an HAProxyConfig, got {type(config).__name__}"
+            )
+        _check_port(frontend_port, "frontend_port")
+        self.config = config
+        self.ip = ip
+        self._ip = _parse_ip(ip, "ip")
+        self.frontend_ip = frontend_ip
+        self.frontend_port = frontend_port
+        self._frontend = _parse_ip(frontend_ip, "frontend_ip")
+        self._family = Family.TCP4 if self._frontend.version == 4 else Family.TCP6
+        self._version = {"v1": 1, "v2": 2}.get(config.send_proxy or "", 0)
+        options = config.proxy_v2_options
+        self._crc = "crc32c" in options
+        self._unique_id = "unique-id" in options
+        self._ssl = "ssl" in options
+        # H4: v2 checks are LOCAL; the connection-independent TLVs still ride along (lab).
+        check_tlvs = self._tlvs(with_stream=False)
+        self._check_v2 = encode(
+            ProxyHeader(version=2, command=Command.LOCAL, family=Family.UNSPEC, tlvs=check_tlvs),
+            crc32c=self._crc,
+        )
+        self._stream_tlvs = self._tlvs(with_stream=True) if self._version == 2 else ()
+        self._forwardfor = config.mode == "http" and config.forwardfor
+        self._health = config.rise  # HAProxy: "up, but will fall down at first failure" (H5)
+        self._health_max = config.rise + config.fall - 1
+
+    def _tlvs(self, *, with_stream: bool) -> tuple[TLV, ...]:
+        # Order as HAProxy 2.6 writes them (lab): CRC32C, UNIQUE_ID, SSL. UNIQUE_ID only exists on
+        # connections that belong to a stream, i.e. not on health checks. AUTHORITY needs SNI,
+        # which a plaintext frontend never has, so "authority" adds nothing here (H2).
+        tlvs: list[TLV] = []
+        if self._crc:
+            tlvs.append(_CRC_PLACEHOLDER)
+        if self._unique_id and with_stream:
+            tlvs.append(_EMPTY_UNIQUE_ID)
+        if self._ssl:
+            tlvs.append(_SSL_PLAINTEXT)
+        return tuple(tlvs)
+
+    @property
+    def server_up(self) -> bool:
+        """Whether HAProxy considers its server (the VIP) UP (H5); ``True`` at start."""
+        return self._health >= self.config.rise
+
+    def upstream_bytes(
+        self,
+        *,
+        client_ip: str,
+        client_port: int,
+        request: bytes,
+        src_port: int,
+        server_ip: str,
+        server_port: int,
+    ) -> bytes:
+        """The first bytes HAProxy writes on its server-side connection for one client.
+
+        ``mode tcp``: the PROXY header (if configured; source = client, destination = the
+        frontend, H1) followed by ``request`` unchanged. ``mode http``: the request head with
+        names lower-cased and, with ``forwardfor``, ``x-forwarded-for: <client_ip>`` appended
+        after the client's own fields (H7). ``src_port``/``server_ip``/``server_port`` describe
+        the server-side connection; they do not appear in the bytes (they are the L4 envelope).
+        Raises :class:`ValueError` for an address that is not an IP, and
+        :class:`~sim.http.HTTPRequestError` when ``mode http`` is given a request it cannot parse.
+        """
+        if self._version:
+            client = _parse_ip(client_ip, "client_ip")
+            if client.version != self._frontend.version:
+                raise ValueError(
+                    f"HAProxy: client_ip={client_ip!r} and frontend_ip={self.frontend_ip!r} "
+                    "are of different IP versions; one connection has one family"
+                )
+            header = ProxyHeader(
+                version=self._version,
+                command=Command.PROXY,
+                family=self._family,
+                src_addr=client,
+                dst_addr=self._frontend,
+                src_port=client_port,
+                dst_port=self.frontend_port,
+                tlvs=self._stream_tlvs,
+            )
+            return encode(header, crc32c=self._crc) + request
+        if self.config.mode == "tcp":
+            return request
+        return self._http_forward(request, client_ip)
+
+    def _http_forward(self, request: bytes, client_ip: str) -> bytes:
+        head = parse_request_head(request)
+        if head is None:
+            raise HTTPRequestError("mode http: request head is incomplete", offset=len(request))
+        lines = [f"{head.method} {head.target} {head.version}"]
+        lines.extend(f"{name}: {value}" for name, value in head.headers)
+        if self._forwardfor:
+            lines.append(f"x-forwarded-for: {client_ip}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request[head.length :]
+
+    def check_bytes(
+        self,
+        *,
+        src_port: int | None = None,
+        server_ip: str | None = None,
+        server_port: int | None = None,
+    ) -> bytes:
+        """The bytes a health-check connection sends before the TCP check succeeds (H4, H5).
+
+        ``b""`` without ``send_proxy``; with ``v2`` the LOCAL header (16 bytes, plus the CRC32C
+        and SSL TLVs when those options are set). With ``v1`` HAProxy 2.6 sends the check
+        connection's own addresses (lab), so ``src_port``, ``server_ip`` and ``server_port`` of
+        the check connection are required then; they are ignored otherwise.
+        """
+        if self._version == 2:
+            return self._check_v2
+        if self._version == 0:
+            return b""
+        if src_port is None or server_ip is None or server_port is None:
+            raise ValueError(
+                "HAProxy.check_bytes: send_proxy='v1' checks carry the check connection's own "
+                "addresses (HAProxy 2.6); pass src_port, server_ip and server_port"
+            )
+        _check_port(src_port, "src_port")
+        _check_port(server_port, "server_port")
+        server = _parse_ip(server_ip, "server_ip")
+        family = Family.TCP4 if server.version == 4 else Family.TCP6
+        if server.version != self._ip.version:
+            raise ValueError(f"HAProxy.check_bytes: server_ip={server_ip!r} family differs from ip")
+        return encode(
+            ProxyHeader(
+                version=1,
+                command=Command.PROXY,
+                family=family,
+                src_addr=self._ip,
+                dst_addr=server,
+                src_port=src_port,
+                dst_port=server_port,
+            )
+        )
+
+    def record_check(self, ok: bool) -> str | None:
+        """Feed one check result; return ``"DOWN"``/``"UP"`` on a state change, else ``None``.
+
+        HAProxy's health counter (H5, ``check.c``): a pass adds one (and jumps to the top once
+        ``rise`` is reached), a failure subtracts one (and drops to 0 once below ``rise``).
+        """
+        was_up = self._health >= self.config.rise
+        if ok:
+            if self._health < self._health_max:
+                self._health += 1
+                if self._health >= self.config.rise:
+                    self._health = self._health_max
+        elif self._health > 0:
+            self._health -= 1
+            if self._health < self.config.rise:
+                self._health = 0
+        is_up = self._health >= self.config.rise
+        if is_up == was_up:
+            return None
+        return "UP" if is_up else "DOWN"

@@ -1,0 +1,105 @@
+"""kube-proxy in iptables mode, for the one LoadBalancer Service of the ingress gateway.
+
+Models what every node's kube-proxy does with a packet to the MetalLB VIP (all nodes watch the
+same EndpointSlices, so one object stands for all of them; the node the packet arrived on is an
+argument):
+
+* ``externalTrafficPolicy: Cluster``: mark for masquerade before choosing an endpoint (K1, K4),
+  so the source is rewritten even when the endpoint is local; the new source is the address of the
+  egress device, the node IP for a local pod and the ingress node's tunnel IP for a remote one
+  (N1-N3, :meth:`sim.node.Node.masquerade_ip`).
+* ``Local``: keep the client address and use only endpoints on this node (K2, K3); with endpoints
+  elsewhere but none here the packet is DROPped (the client times out), with no endpoints at all
+  it is REJECTed (the client sees "connection refused") (K6, K7).
+* Endpoint choice: uniform at random among the usable endpoints, once per new connection
+  (``-m statistic --mode random``, K14); the caller passes the uniform number so that every
+  random draw comes from a seeded stream.
+* "Usable" means Ready in the EndpointSlice as kube-proxy last saw it: a dead node's pods stay
+  Ready until the node lifecycle controller marks them, so for ``node_monitor_grace_period_s``
+  some new connections still go to a dead pod (K15). The topology feeds updates after
+  ``endpoint_update_delay_s``.
+* In-cluster callers (a pod sending to the VIP) are short-circuited on the caller's own node:
+  ``Cluster`` semantics over all Ready endpoints, without masquerade for pod sources (K2a, K3, K8).
+
+Left out: terminating-endpoint fallback (K12), IPVS and nftables modes (K5, K16), NodePort and
+healthCheckNodePort traffic (K10, K11), host-network callers (K2b), session affinity, conntrack
+timeouts (a flow lives exactly as long as its connection, K14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+FORWARD = 0
+"""Route verdict: DNAT to the returned endpoint."""
+DROP = 1
+"""Route verdict: ``Local`` and no local endpoint: the packet is silently dropped (K6)."""
+REJECT = 2
+"""Route verdict: the Service has no endpoints at all: ICMP port unreachable (K6)."""
+
+
+class KubeProxy:
+    """The Service rules of every node, built from the Ready endpoints kube-proxy last saw.
+
+    Args:
+        nodes: number of nodes.
+        local_policy: ``True`` for ``externalTrafficPolicy: Local``.
+    """
+
+    __slots__ = ("_local", "_ready", "local_policy", "nodes")
+
+    def __init__(self, *, nodes: int, local_policy: bool) -> None:
+        self.nodes = nodes
+        self.local_policy = local_policy
+        self._ready: list[int] = []
+        self._local: list[list[int]] = [[] for _ in range(nodes)]
+
+    def set_endpoints(self, ready: Iterable[tuple[int, int]]) -> None:
+        """Replace the endpoint table with ``(pod_index, node_index)`` pairs of Ready pods."""
+        pairs = sorted(ready)
+        self._ready = [pod for pod, _ in pairs]
+        self._local = [[] for _ in range(self.nodes)]
+        for pod, node in pairs:
+            self._local[node].append(pod)
+
+    @property
+    def ready(self) -> Sequence[int]:
+        """Indices of the Ready gateway pods, in pod order."""
+        return self._ready
+
+    def local_ready(self, node: int) -> Sequence[int]:
+        """Indices of the Ready gateway pods on ``node``."""
+        return self._local[node]
+
+    def route_external(self, node: int, u: float) -> tuple[int, int]:
+        """Verdict for a new external connection to the VIP arriving on ``node``.
+
+        Args:
+            node: index of the node the packet arrived on (the VIP's ARP owner for the sender).
+            u: a uniform number in [0, 1) that picks the endpoint (K14).
+
+        Returns:
+            ``(FORWARD, pod_index)``, ``(DROP, -1)`` or ``(REJECT, -1)``. Whether the source is
+            masqueraded follows from the policy alone (K1, K2).
+        """
+        ready = self._ready
+        if not ready:
+            return REJECT, -1
+        if self.local_policy:
+            local = self._local[node]
+            if not local:
+                return DROP, -1
+            return FORWARD, local[int(u * len(local))]
+        return FORWARD, ready[int(u * len(ready))]
+
+    def route_in_cluster(self, u: float) -> tuple[int, int]:
+        """Verdict for a pod on any node sending to the VIP: short-circuited, Cluster semantics.
+
+        kube-proxy matches the VIP in ``KUBE-SERVICES`` on the caller's node and DNATs it straight
+        to an endpoint, without masquerade for a pod source (K2a, K8); the policy does not apply
+        (K3).
+        """
+        ready = self._ready
+        if not ready:
+            return REJECT, -1
+        return FORWARD, ready[int(u * len(ready))]

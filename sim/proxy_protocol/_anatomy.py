@@ -1,0 +1,196 @@
+"""Byte-by-byte description of a complete header, for the CLI and the notebook figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._codec import Buffer, _as_bytes, decode
+from ._header import ProxyHeader
+from ._tlv import aws_vpce_id, azure_link_id, gcp_psc_connection_id
+from ._types import (
+    ADDRESS_BLOCK_SIZE,
+    FAMILY_MEANING,
+    SSL_FIXED_SIZE,
+    TLV_HEADER_SIZE,
+    UNIX_PATH_SIZE,
+    Command,
+    Family,
+    ProxyProtocolError,
+    TLVType,
+    tlv_type_name,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnatomyField:
+    """One contiguous run of header bytes and what it means.
+
+    The fields returned by :func:`anatomy` are in wire order, do not overlap and together
+    cover exactly the header's bytes.
+    """
+
+    offset: int
+    length: int
+    name: str
+    raw: bytes
+    meaning: str
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return repr(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return f"{len(raw)} bytes (not UTF-8)"
+
+
+def _value_meaning(type_: int, value: bytes) -> str:
+    try:
+        if type_ == TLVType.ALPN:
+            return f"ALPN protocol {_text(value)}"
+        if type_ == TLVType.AUTHORITY:
+            return f"authority (SNI) {_text(value)}"
+        if type_ == TLVType.CRC32C:
+            return f"CRC32C 0x{int.from_bytes(value, 'big'):08x} (verified)"
+        if type_ == TLVType.NOOP:
+            return "padding, ignored"
+        if type_ == TLVType.UNIQUE_ID:
+            return f"unique id {_text(value)}"
+        if type_ == TLVType.NETNS:
+            return f"network namespace {_text(value)}"
+        if type_ == TLVType.AWS:
+            vpce = aws_vpce_id(value)
+            return "AWS, other sub-type" if vpce is None else f"AWS VPC endpoint id {vpce!r}"
+        if type_ == TLVType.AZURE:
+            link = azure_link_id(value)
+            return "Azure, other sub-type" if link is None else f"Azure LinkID {link}"
+        if type_ == TLVType.GCP:
+            return f"GCP PSC connection id {gcp_psc_connection_id(value)}"
+        if type_ in (TLVType.SSL_VERSION, TLVType.SSL_CIPHER, TLVType.SSL_SIG_ALG):
+            return f"{tlv_type_name(type_)} {_text(value)}"
+        if type_ in (TLVType.SSL_CN, TLVType.SSL_KEY_ALG):
+            return f"{tlv_type_name(type_)} {_text(value)}"
+    except ProxyProtocolError as exc:
+        return f"malformed: {exc}"
+    return f"{len(value)} bytes"
+
+
+def _tlv_fields(data: bytes, pos: int, end: int, prefix: str, out: list[AnatomyField]) -> None:
+    i = 0
+    while pos < end:
+        type_ = data[pos]
+        length = int.from_bytes(data[pos + 1 : pos + 3], "big")
+        vstart = pos + TLV_HEADER_SIZE
+        name = f"{prefix}[{i}]"
+        out.append(AnatomyField(pos, 1, f"{name}.type", data[pos : pos + 1], tlv_type_name(type_)))
+        out.append(
+            AnatomyField(pos + 1, 2, f"{name}.length", data[pos + 1 : vstart], f"{length} bytes")
+        )
+        value = data[vstart : vstart + length]
+        if type_ == TLVType.SSL and prefix == "tlv":
+            out.append(
+                AnatomyField(
+                    vstart, 1, f"{name}.client", value[:1], f"client flags 0x{value[0]:02x}"
+                )
+            )
+            verify = int.from_bytes(value[1:5], "big")
+            out.append(
+                AnatomyField(
+                    vstart + 1,
+                    4,
+                    f"{name}.verify",
+                    value[1:5],
+                    "0: certificate verified" if verify == 0 else f"{verify}: not verified",
+                )
+            )
+            _tlv_fields(data, vstart + SSL_FIXED_SIZE, vstart + length, f"{name}.sub", out)
+        elif length:
+            out.append(
+                AnatomyField(vstart, length, f"{name}.value", value, _value_meaning(type_, value))
+            )
+        pos = vstart + length
+        i += 1
+
+
+def _v2_fields(data: bytes, header: ProxyHeader, end: int) -> list[AnatomyField]:
+    out = [
+        AnatomyField(0, 12, "signature", data[:12], "PROXY protocol v2 signature"),
+        AnatomyField(
+            12, 1, "version/command", data[12:13], f"version 2, command {header.command.name}"
+        ),
+        AnatomyField(
+            13,
+            1,
+            "family",
+            data[13:14],
+            f"{header.family.name}: {FAMILY_MEANING[header.family]}",
+        ),
+        AnatomyField(14, 2, "length", data[14:16], f"{end - 16} bytes follow (header {end})"),
+    ]
+    block = ADDRESS_BLOCK_SIZE[header.family]
+    if end - 16 < block:
+        block = 0  # a LOCAL header without an address block
+    if block and header.command is Command.LOCAL:
+        out.append(
+            AnatomyField(16, block, "address block", data[16 : 16 + block], "ignored (LOCAL)")
+        )
+    elif block == 2 * UNIX_PATH_SIZE:
+        for i, name in enumerate(("src_addr", "dst_addr")):
+            start = 16 + i * UNIX_PATH_SIZE
+            path = getattr(header, name)
+            out.append(
+                AnatomyField(
+                    start, UNIX_PATH_SIZE, name, data[start : start + UNIX_PATH_SIZE], repr(path)
+                )
+            )
+    elif block:
+        size = (block - 4) // 2
+        pos = 16
+        for name, length in (("src_addr", size), ("dst_addr", size), ("src_port", 2)):
+            out.append(
+                AnatomyField(
+                    pos, length, name, data[pos : pos + length], str(getattr(header, name))
+                )
+            )
+            pos += length
+        out.append(AnatomyField(pos, 2, "dst_port", data[pos : pos + 2], str(header.dst_port)))
+    _tlv_fields(data, 16 + block, end, "tlv", out)
+    return out
+
+
+def _v1_fields(data: bytes, header: ProxyHeader, end: int) -> list[AnatomyField]:
+    out = [AnatomyField(0, 6, "signature", data[:6], "PROXY v1 signature and space")]
+    line = data[6 : end - 2]
+    if header.family is Family.UNSPEC:
+        out.append(AnatomyField(6, 7, "family", data[6:13], "UNKNOWN: use the real endpoints"))
+        if end - 2 > 13:
+            out.append(AnatomyField(13, end - 15, "ignored", data[13 : end - 2], "ignored (§2.1)"))
+    else:
+        pos = 6
+        names = ("family", "src_addr", "dst_addr", "src_port", "dst_port")
+        for i, (name, token) in enumerate(zip(names, line.split(b" "), strict=True)):
+            if i:
+                out.append(AnatomyField(pos, 1, "space", b" ", "separator"))
+                pos += 1
+            meaning = header.family.name if i == 0 else str(getattr(header, name))
+            out.append(AnatomyField(pos, len(token), name, token, meaning))
+            pos += len(token)
+    out.append(AnatomyField(end - 2, 2, "crlf", data[end - 2 : end], "end of line"))
+    return out
+
+
+def anatomy(data: Buffer) -> list[AnatomyField]:
+    """Describe, field by field, the complete header at the start of ``data``.
+
+    Raises :class:`ProxyProtocolError` when the header is invalid or incomplete. Bytes after
+    the header are not described.
+    """
+    buf = data if isinstance(data, bytes) else _as_bytes(data)
+    result = decode(buf)
+    if result is None:
+        raise ProxyProtocolError(
+            f"data: incomplete header, {len(buf)} bytes are only a prefix", field="data"
+        )
+    header, end = result
+    if header.version == 2:
+        return _v2_fields(buf, header, end)
+    return _v1_fields(buf, header, end)

@@ -1,0 +1,190 @@
+"""The two entry points, :func:`decode` and :func:`encode` (sans-I/O, like h11).
+
+``decode`` never reads a socket: it looks at the bytes it is given and answers a header and
+the number of bytes it used, ``None`` ("need more data": the caller keeps its buffer, reads
+more and calls again), or raises :class:`ProxyProtocolError`. Nothing else ever escapes.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from ._header import PENDING, HeaderBuilder, ProxyHeader
+from ._types import V1_MAX_LINE, V1_PREFIX, V2_FIXED_SIZE, V2_MAX_HEADER, V2_SIGNATURE, Command
+from ._types import Family as _Family
+from ._types import ProxyProtocolError as _Error
+from ._v1 import decode_v1, encode_v1
+from ._v2 import decode_v2, encode_v2
+
+Buffer = bytes | bytearray | memoryview
+# Enough TLVs to fill a maximal header with empty values (65535 // 3): no limit by default.
+DEFAULT_MAX_TLVS = 0xFFFF // 3
+
+# Fast paths for the two headers HAProxy sends for every proxied IPv4 connection (FACTS H1,
+# H3): v2 PROXY/TCP4 without TLVs (28 bytes) and the v1 TCP4 line. Anything else, and any
+# error, goes through the general decoders, which give the precise error messages.
+_V2_TCP4 = struct.Struct("!12sI8sHH").unpack_from
+_OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = _OCTET + rb"(?:\." + _OCTET + rb"){3}"
+_PORT = rb"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+_V1_TCP4_LINE = re.compile(
+    rb"PROXY TCP4 (" + _IPV4 + rb") (" + _IPV4 + rb") " + _PORT + rb" " + _PORT + rb"\r\n"
+).match
+_new = object.__new__
+_PROXY = Command.PROXY
+_TCP4 = _Family.TCP4
+
+
+def _as_bytes(data: object) -> bytes:
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+        if view.itemsize != 1 or view.ndim != 1:
+            view = view.cast("B")
+        # Copy at most one maximal header, however large the caller's stream buffer is.
+        return bytes(view[:V2_MAX_HEADER])
+    except (TypeError, ValueError):
+        raise _Error(
+            f"data: expected bytes, bytearray or memoryview, got {type(data).__name__}",
+            field="data",
+        ) from None
+
+
+def _undetermined(data: bytes, allow_v1: bool, allow_v2: bool) -> None:
+    """``data`` matches neither full prefix: a shorter prefix means "need more"."""
+    n = len(data)
+    if not n:
+        return None
+    candidates = []
+    if allow_v1:
+        candidates.append(V1_PREFIX)
+    if allow_v2:
+        candidates.append(V2_SIGNATURE)
+    for sig in candidates:
+        if data[0] == sig[0]:
+            for i in range(1, min(n, len(sig))):
+                if data[i] != sig[i]:
+                    name = "signature" if sig is V2_SIGNATURE else "line"
+                    what = "the v2 signature" if sig is V2_SIGNATURE else "'PROXY '"
+                    raise _Error(
+                        f"{name}: byte 0x{data[i]:02x} does not continue {what}",
+                        offset=i,
+                        field=name,
+                    )
+            return None  # a proper prefix of a signature
+    allowed = " or ".join(
+        s for s, ok in (("'PROXY ' (v1)", allow_v1), ("the v2 signature", allow_v2)) if ok
+    )
+    raise _Error(
+        f"signature: byte 0x{data[0]:02x} cannot start {allowed}: no PROXY header (FACTS E5)",
+        offset=0,
+        field="signature",
+    )
+
+
+def decode(
+    data: Buffer,
+    *,
+    max_v2_header_size: int = V2_MAX_HEADER,
+    max_v1_line_size: int = V1_MAX_LINE,
+    max_tlvs: int = DEFAULT_MAX_TLVS,
+    allow_v1: bool = True,
+    allow_v2: bool = True,
+) -> tuple[ProxyHeader, int] | None:
+    """Decode the PROXY header at the start of ``data``.
+
+    Args:
+        data: the first bytes received on a connection (more than the header is fine: the rest
+            is not looked at).
+        max_v2_header_size: reject a v2 header whose announced size (16 + length) is larger,
+            as soon as the 16 fixed bytes are in. 16..65551, default 65551 (the protocol
+            maximum). HAProxy, for one, only accepts what fits its buffer.
+        max_v1_line_size: the longest v1 line accepted, CRLF included; 15..107, default 107
+            (§2.1: "If the CRLF sequence is not found in the first 107 characters, the
+            receiver should declare the line invalid").
+        max_tlvs: reject a v2 header with more TLVs (default: no practical limit).
+        allow_v1, allow_v2: accept only the versions a listener is configured for (like
+            Envoy's ``allowed_versions``, FACTS E2).
+
+    Returns:
+        ``(header, consumed)`` where ``consumed`` is the exact header length, or ``None`` when
+        ``data`` is a valid prefix of a header and more bytes are needed.
+
+    Raises:
+        ProxyProtocolError: invalid bytes (the message names the field and the byte offset),
+            or an invalid limit argument. No other exception escapes.
+    """
+    buf: bytes = data if data.__class__ is bytes else _as_bytes(data)
+    # Literals, not the named constants: this runs for every connection (V2_MAX_HEADER, ...).
+    if max_v2_header_size != 65551 or max_v1_line_size != 107 or max_tlvs != 21845:
+        _check_limits(max_v2_header_size, max_v1_line_size, max_tlvs)
+    h: HeaderBuilder
+    if allow_v2:
+        # One unpack reads the signature, ver/cmd+family+length as one int and the block.
+        try:
+            sig, fixed, raw, sport, dport = _V2_TCP4(buf)
+        except struct.error:  # shorter than 28 bytes: the general decoder sorts it out
+            fixed = 0
+        if fixed == 0x2111000C and sig == V2_SIGNATURE and max_v2_header_size >= 28:
+            h = _new(HeaderBuilder)
+            h._addr_raw = raw
+            h.src_addr = h.dst_addr = PENDING
+            h.src_port = sport
+            h.dst_port = dport
+            h.version = 2
+            h.command = _PROXY
+            h.family = _TCP4
+            h.tlvs = ()
+            h._tlv_raw = None
+            h.__class__ = ProxyHeader  # type: ignore[assignment]  # see HeaderBuilder
+            return h, 28  # type: ignore[return-value]
+        if buf[:12] == V2_SIGNATURE:
+            return decode_v2(buf, len(buf), max_v2_header_size, max_tlvs)
+    if allow_v1:
+        m = _V1_TCP4_LINE(buf)
+        if m is not None and m.end() <= max_v1_line_size:
+            src, dst, sport_text, dport_text = m.groups()
+            h = _new(HeaderBuilder)
+            h._addr_raw = (src, dst)
+            h.src_addr = h.dst_addr = PENDING
+            h.src_port = int(sport_text)
+            h.dst_port = int(dport_text)
+            h.version = 1
+            h.command = _PROXY
+            h.family = _TCP4
+            h.tlvs = ()
+            h._tlv_raw = None
+            h.__class__ = ProxyHeader  # type: ignore[assignment]  # see HeaderBuilder
+            return h, m.end()  # type: ignore[return-value]
+        if buf[:6] == V1_PREFIX:
+            return decode_v1(buf, len(buf), max_v1_line_size)
+    _undetermined(buf, allow_v1, allow_v2)
+    return None
+
+
+def _check_limits(max_v2: object, max_v1: object, max_tlvs: object) -> None:
+    for name, value, low, high in (
+        ("max_v2_header_size", max_v2, V2_FIXED_SIZE, V2_MAX_HEADER),
+        ("max_v1_line_size", max_v1, 15, V1_MAX_LINE),
+        ("max_tlvs", max_tlvs, 0, DEFAULT_MAX_TLVS),
+    ):
+        if value.__class__ is not int or not low <= value <= high:
+            raise _Error(f"{name}: must be an int in {low}..{high}, got {value!r}", field=name)
+
+
+def encode(header: ProxyHeader, *, crc32c: bool = False) -> bytes:
+    """Serialize ``header`` (v1 or v2 by ``header.version``).
+
+    ``crc32c=True`` appends a PP2_TYPE_CRC32C TLV (v2 only) holding the checksum of the
+    whole header (§2.2.3). A CRC32C TLV already in ``header.tlvs`` always gets its value
+    recomputed, so the output never carries a stale checksum.
+    ``decode(encode(h)) == (h, len(encode(h)))`` for every valid header ``h`` (with the
+    CRC32C TLV added when ``crc32c=True``).
+    """
+    if not isinstance(header, ProxyHeader):
+        raise _Error(f"header: expected a ProxyHeader, got {type(header).__name__}", field="header")
+    if header.version == 1:
+        if crc32c:
+            raise _Error("crc32c: v1 headers have no TLVs, so no checksum", field="crc32c")
+        return encode_v1(header)
+    return encode_v2(header, crc32c)

@@ -1,0 +1,366 @@
+"""The decoded/encodable PROXY protocol header: :class:`ProxyHeader`.
+
+A frozen, slotted, keyword-only dataclass that validates itself on construction (house style,
+like h11's events). Decoding is hot (every connection through the simulated HAProxy and gateway,
+and a real server's accept path), so the decoder does not go through ``__init__``: it fills a
+layout-twin object and switches its ``__class__`` (see :class:`HeaderBuilder`), and it leaves
+the address objects and TLVs unbuilt until someone reads them (:class:`_Lazy`). The decoder has
+already checked every byte it stores, so skipping ``__post_init__`` loses no validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+from ._tlv import SSLInfo, aws_vpce_id, azure_link_id, check_tlv, gcp_psc_connection_id, parse_ssl
+from ._types import (
+    ADDRESS_BLOCK_SIZE,
+    INET4_FAMILIES,
+    TLV,
+    TLV_HEADER_SIZE,
+    UNIX_FAMILIES,
+    UNIX_PATH_SIZE,
+    Command,
+    Family,
+    ProxyProtocolError,
+    TLVType,
+    new_tlv,
+)
+
+Address = IPv4Address | IPv6Address | str | None
+# What the decoder stores instead of address objects: the raw v2 address bytes (src + dst,
+# 8 or 32 bytes) or the two already-validated v1 IPv4 text tokens.
+_RawAddresses = bytes | tuple[bytes, bytes] | None
+
+
+def _err(name: str, message: str) -> ProxyProtocolError:
+    return ProxyProtocolError(f"{name}: {message}", field=name)
+
+
+def _check_port(name: str, port: object) -> None:
+    if port.__class__ is not int or not 0 <= port <= 0xFFFF:
+        raise _err(name, f"must be an int in 0..65535, got {port!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyHeader:
+    """One PROXY protocol header, v1 or v2.
+
+    Attributes:
+        version: 1 (text line, §2.1) or 2 (binary, §2.2).
+        command: :attr:`Command.PROXY` (relayed connection) or :attr:`Command.LOCAL` (the proxy's
+            own connection, e.g. HAProxy's health checks, FACTS H4). v1 has no command field:
+            v1 headers are always PROXY.
+        family: the v2 family/transport byte; v1 knows TCP4, TCP6 and UNKNOWN (= UNSPEC).
+        src_addr, dst_addr: ``IPv4Address``/``IPv6Address`` for inet families, a ``str`` path
+            for UNIX families, ``None`` for UNSPEC and for every LOCAL header (§2.2: the
+            receiver "must use the real connection endpoints").
+        src_port, dst_port: ``int`` for inet families, else ``None``.
+        tlvs: v2 TLVs in wire order, duplicates kept (always ``()`` for v1).
+
+    Construction checks all of the above plus the TLV rules fixed by the spec (4-byte CRC32C,
+    at most one of them, well-formed SSL TLV, UNIQUE_ID <= 128 bytes) and that a v2 header fits
+    the 16-bit length field; a violation raises :class:`ProxyProtocolError` naming the field.
+    For convenience an inet address may be given as text and a command/family as a plain int.
+    """
+
+    version: int
+    command: Command
+    family: Family
+    src_addr: Address = None
+    dst_addr: Address = None
+    src_port: int | None = None
+    dst_port: int | None = None
+    tlvs: tuple[TLV, ...] = ()
+    _addr_raw: _RawAddresses = field(default=None, init=False, repr=False, compare=False)
+    _tlv_raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        setattr_ = object.__setattr__
+        version = self.version
+        if version.__class__ is not int or version not in (1, 2):
+            raise _err("version", f"must be 1 or 2, got {version!r}")
+        try:
+            command = Command(self.command)
+        except (ValueError, TypeError):
+            raise _err(
+                "command", f"must be a Command (LOCAL or PROXY), got {self.command!r}"
+            ) from None
+        try:
+            family = Family(self.family)
+        except (ValueError, TypeError):
+            raise _err("family", f"must be a Family, got {self.family!r}") from None
+        setattr_(self, "command", command)
+        setattr_(self, "family", family)
+        tlvs: object = self.tlvs
+        if not isinstance(tlvs, tuple):
+            if not isinstance(tlvs, Iterable):
+                raise _err("tlvs", f"must be a tuple of TLV, got {type(tlvs).__name__}")
+            tlvs = tuple(tlvs)
+            setattr_(self, "tlvs", tlvs)
+        self._check_addresses(command, family)
+        if version == 1:
+            if command is not Command.PROXY:
+                raise _err(
+                    "command",
+                    "v1 has no LOCAL command; use family UNSPEC (PROXY UNKNOWN) instead",
+                )
+            if family not in (Family.TCP4, Family.TCP6, Family.UNSPEC):
+                raise _err("family", f"v1 carries only TCP4, TCP6 or UNSPEC, not {family.name}")
+            if tlvs:
+                raise _err("tlvs", "v1 headers cannot carry TLVs")
+            return
+        total = ADDRESS_BLOCK_SIZE[family]
+        crc_count = 0
+        for i, tlv in enumerate(tlvs):
+            if not isinstance(tlv, TLV):
+                raise _err("tlvs", f"item {i} must be a TLV, got {type(tlv).__name__}")
+            check_tlv(tlv.type, tlv.value, i, None)
+            crc_count += tlv.type == TLVType.CRC32C
+            total += TLV_HEADER_SIZE + len(tlv.value)
+        if crc_count > 1:
+            raise _err("tlvs", "at most one CRC32C TLV (the checksum would be ambiguous)")
+        if total > 0xFFFF:
+            raise _err("tlvs", f"address block + TLVs = {total} bytes, over the 65535 limit")
+
+    def _check_addresses(self, command: Command, family: Family) -> None:
+        setattr_ = object.__setattr__
+        if command is Command.LOCAL or family is Family.UNSPEC:
+            why = "LOCAL" if command is Command.LOCAL else "UNSPEC"
+            for name in ("src_addr", "dst_addr", "src_port", "dst_port"):
+                if getattr(self, name) is not None:
+                    raise _err(name, f"must be None for a {why} header")
+            return
+        if family in UNIX_FAMILIES:
+            for name in ("src_addr", "dst_addr"):
+                path = getattr(self, name)
+                if not isinstance(path, str):
+                    raise _err(name, f"must be a str path for {family.name}, got {path!r}")
+                if "\x00" in path:
+                    raise _err(name, "a UNIX path cannot contain NUL")
+                try:
+                    size = len(path.encode("utf-8"))
+                except UnicodeEncodeError:
+                    raise _err(name, "a UNIX path must be encodable as UTF-8") from None
+                if size > UNIX_PATH_SIZE:
+                    raise _err(name, f"{size} bytes, over the {UNIX_PATH_SIZE}-byte limit")
+            for name in ("src_port", "dst_port"):
+                if getattr(self, name) is not None:
+                    raise _err(name, f"must be None for {family.name}")
+            return
+        want = IPv4Address if family in INET4_FAMILIES else IPv6Address
+        for name in ("src_addr", "dst_addr"):
+            addr = getattr(self, name)
+            if isinstance(addr, str):
+                try:
+                    addr = ip_address(addr)
+                except ValueError:
+                    raise _err(name, f"{addr!r} is not an IP address") from None
+                setattr_(self, name, addr)
+            if not isinstance(addr, want):
+                raise _err(name, f"must be an {want.__name__} for {family.name}, got {addr!r}")
+            if isinstance(addr, IPv6Address) and addr.scope_id is not None:
+                raise _err(name, "an IPv6 zone id (%scope) cannot be carried by PROXY")
+        _check_port("src_port", self.src_port)
+        _check_port("dst_port", self.dst_port)
+
+    @classmethod
+    def local(cls, version: int = 2) -> ProxyHeader:
+        """The header a proxy sends on its own connections (health checks, FACTS H4).
+
+        v2: LOCAL command, UNSPEC family, no address (16 bytes on the wire). v1 has no LOCAL
+        command, so ``version=1`` gives ``PROXY UNKNOWN``: command PROXY, family UNSPEC, which
+        the spec (§2.1) also tells receivers to treat as "use the real connection endpoints".
+        """
+        if version == 1:
+            return cls(version=1, command=Command.PROXY, family=Family.UNSPEC)
+        return cls(version=version, command=Command.LOCAL, family=Family.UNSPEC)
+
+    # -- typed TLV views ---------------------------------------------------------------------
+
+    def get_tlv(self, type_: int) -> bytes | None:
+        """The value of the first TLV of ``type_``, or ``None``."""
+        for tlv in self.tlvs:
+            if tlv.type == type_:
+                return tlv.value
+        return None
+
+    @property
+    def alpn(self) -> bytes | None:
+        """PP2_TYPE_ALPN (§2.2.1): the negotiated protocol, e.g. ``b"h2"``."""
+        return self.get_tlv(TLVType.ALPN)
+
+    @property
+    def authority(self) -> str | None:
+        """PP2_TYPE_AUTHORITY (§2.2.2): the host name (TLS SNI), UTF-8."""
+        value = self.get_tlv(TLVType.AUTHORITY)
+        if value is None:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _err("authority", f"not UTF-8 at value byte {exc.start}") from None
+
+    @property
+    def crc32c(self) -> int | None:
+        """PP2_TYPE_CRC32C (§2.2.3) as an int; the decoder has verified it."""
+        value = self.get_tlv(TLVType.CRC32C)
+        return None if value is None else int.from_bytes(value, "big")
+
+    @property
+    def unique_id(self) -> bytes | None:
+        """PP2_TYPE_UNIQUE_ID (§2.2.5): opaque connection id, at most 128 bytes."""
+        return self.get_tlv(TLVType.UNIQUE_ID)
+
+    @property
+    def ssl(self) -> SSLInfo | None:
+        """PP2_TYPE_SSL (§2.2.6) with its client/verify fields and sub-TLVs."""
+        value = self.get_tlv(TLVType.SSL)
+        return None if value is None else parse_ssl(value)
+
+    @property
+    def netns(self) -> str | None:
+        """PP2_TYPE_NETNS (§2.2.7): the network namespace name, US-ASCII."""
+        value = self.get_tlv(TLVType.NETNS)
+        if value is None:
+            return None
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise _err("netns", f"not US-ASCII at value byte {exc.start}") from None
+
+    @property
+    def aws_vpce_id(self) -> str | None:
+        """AWS ``0xEA`` sub-type 0x01: the VPC endpoint id (e.g. ``"vpce-0123abcd"``)."""
+        for tlv in self.tlvs:
+            if tlv.type == TLVType.AWS:
+                found = aws_vpce_id(tlv.value)
+                if found is not None:
+                    return found
+        return None
+
+    @property
+    def azure_link_id(self) -> int | None:
+        """Azure ``0xEE`` sub-type 0x01: the private endpoint LinkID (uint32 little-endian)."""
+        for tlv in self.tlvs:
+            if tlv.type == TLVType.AZURE:
+                found = azure_link_id(tlv.value)
+                if found is not None:
+                    return found
+        return None
+
+    @property
+    def gcp_psc_connection_id(self) -> int | None:
+        """GCP ``0xE0``: the Private Service Connect connection id (uint64 big-endian)."""
+        value = self.get_tlv(TLVType.GCP)
+        return None if value is None else gcp_psc_connection_id(value)
+
+
+_SLOT = {name: ProxyHeader.__dict__[name] for name in ProxyHeader.__slots__}
+# Marks a slot whose value the decoder left for the first read to build (see _Lazy). A
+# sentinel, not an empty slot: raising and catching AttributeError costs about 1 us.
+PENDING: Any = object()
+_ADDR_RAW = _SLOT["_addr_raw"]
+_TLV_RAW = _SLOT["_tlv_raw"]
+
+
+def _materialize_addresses(header: ProxyHeader) -> None:
+    """Build the address objects a decoder left as raw bytes or text."""
+    raw = _ADDR_RAW.__get__(header, ProxyHeader)
+    src: Address
+    dst: Address
+    if raw.__class__ is tuple:  # v1 TCP4 tokens, already matched by the canonical regex
+        # IPv4Address(str) re-parses the text (1.8 us); the octets are known to be canonical.
+        a, b, c, d = raw[0].split(b".")
+        src = IPv4Address(bytes((int(a), int(b), int(c), int(d))))
+        a, b, c, d = raw[1].split(b".")
+        dst = IPv4Address(bytes((int(a), int(b), int(c), int(d))))
+    elif len(raw) == 8:
+        src, dst = IPv4Address(raw[:4]), IPv4Address(raw[4:])
+    else:
+        src, dst = IPv6Address(raw[:16]), IPv6Address(raw[16:])
+    _SLOT["src_addr"].__set__(header, src)
+    _SLOT["dst_addr"].__set__(header, dst)
+    _ADDR_RAW.__set__(header, None)
+
+
+def _materialize_tlvs(header: ProxyHeader) -> None:
+    """Split the TLV bytes a decoder has already validated into :class:`TLV` objects."""
+    raw = _TLV_RAW.__get__(header, ProxyHeader)
+    out = []
+    pos = 0
+    end = len(raw)
+    while pos < end:
+        vend = pos + TLV_HEADER_SIZE + ((raw[pos + 1] << 8) | raw[pos + 2])
+        out.append(new_tlv(raw[pos], raw[pos + TLV_HEADER_SIZE : vend]))
+        pos = vend
+    _SLOT["tlvs"].__set__(header, tuple(out))
+    _TLV_RAW.__set__(header, None)
+
+
+class _Lazy:
+    """Data descriptor over a field's slot that builds the value on first read.
+
+    ``IPv4Address(bytes)`` costs about 0.3 us, twice per header, and a :class:`TLV` about
+    0.2 us each: more than the rest of a v2 decode. A decoded header leaves the ``src_addr``,
+    ``dst_addr`` and ``tlvs`` slots set to :data:`PENDING` and keeps the validated raw bytes in ``_addr_raw`` /
+    ``_tlv_raw``; the first read builds the objects. Headers built through ``__init__``
+    always have the slots filled, so for them this is a plain slot read (through one Python
+    call, about 0.1 us).
+    """
+
+    __slots__ = ("_build", "_get", "_set")
+
+    def __init__(self, member: Any, build: Callable[[ProxyHeader], None]) -> None:
+        self._get = member.__get__
+        self._set = member.__set__
+        self._build = build
+
+    def __get__(self, obj: ProxyHeader | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._get(obj, objtype)
+        if value is PENDING:
+            self._build(obj)
+            value = self._get(obj, objtype)
+        return value
+
+    def __set__(self, obj: ProxyHeader, value: object) -> None:
+        self._set(obj, value)
+
+
+for _name, _build in (
+    ("src_addr", _materialize_addresses),
+    ("dst_addr", _materialize_addresses),
+    ("tlvs", _materialize_tlvs),
+):
+    type.__setattr__(ProxyHeader, _name, _Lazy(_SLOT[_name], _build))
+
+
+class HeaderBuilder:
+    """Layout twin of :class:`ProxyHeader` (same ``__slots__``) for the decoder's fast path.
+
+    The decoder sets the fields with plain attribute stores and then assigns ``__class__ =
+    ProxyHeader``, which CPython allows between classes with identical slot layouts. Measured
+    on the benchmark machine: about 0.2 us instead of 0.45 us for eight slot-descriptor
+    ``__set__`` calls, and 2 us through the validating ``__init__``.
+    """
+
+    __slots__ = ProxyHeader.__slots__
+    version: int
+    command: Command
+    family: Family
+    src_addr: Address
+    dst_addr: Address
+    src_port: int | None
+    dst_port: int | None
+    tlvs: tuple[TLV, ...]
+    _addr_raw: _RawAddresses
+    _tlv_raw: bytes | None
+
+
+if list(HeaderBuilder.__slots__) != list(ProxyHeader.__slots__):  # pragma: no cover
+    raise RuntimeError("HeaderBuilder must mirror ProxyHeader.__slots__")

@@ -1,0 +1,190 @@
+"""Wire constants, enums, the error type and the TLV record of the PROXY protocol codec.
+
+Every number here comes from HAProxy's ``doc/proxy-protocol.txt`` (section numbers in the
+comments) and FACTS H3 (v1 line <= 107 bytes; v2 = 12-byte signature + ver/cmd + fam + length).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+# §2.2: the 12-byte v2 signature; it contains a NUL at the 5th position on purpose.
+V2_SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"
+# §2.1: a v1 header starts with "PROXY" and exactly one space.
+V1_PREFIX: Final = b"PROXY "
+# §2.1: "If the CRLF sequence is not found in the first 107 characters, the receiver should
+# declare the line invalid" (FACTS H3).
+V1_MAX_LINE: Final = 107
+# §2.2: the 16-byte fixed part; the length field is 16 bits, so a header is at most 16 + 65535.
+V2_FIXED_SIZE: Final = 16
+V2_MAX_HEADER: Final = V2_FIXED_SIZE + 0xFFFF
+# §2.2.5: "an opaque byte sequence of up to 128 bytes".
+UNIQUE_ID_MAX: Final = 128
+# §2.2: AF_UNIX addresses are exactly 108 bytes each (sockaddr_un.sun_path).
+UNIX_PATH_SIZE: Final = 108
+# §2.2.6: pp2_tlv_ssl = uint8 client + uint32 verify, then sub-TLVs.
+SSL_FIXED_SIZE: Final = 5
+# A TLV is type (1 byte) + length (2 bytes) + value (§2.2, struct pp2_tlv).
+TLV_HEADER_SIZE: Final = 3
+
+
+class ProxyProtocolError(ValueError):
+    """Anything wrong with a PROXY protocol header, read from the wire or built by hand.
+
+    The message starts with the name of the offending field (``signature``, ``version``,
+    ``command``, ``family``, ``length``, ``src_addr``, ``tlv[2].value``, ...) and, for bytes
+    read from the wire, ends with the byte offset where the problem was detected.
+
+    Attributes:
+        offset: byte offset in the decoded data, or ``None`` when the error is not about
+            received bytes (e.g. an invalid :class:`ProxyHeader` built in code).
+        field: the name of the field at fault, or ``None``.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, field: str | None = None):
+        if offset is not None:
+            message = f"{message} (at byte offset {offset})"
+        super().__init__(message)
+        self.offset = offset
+        self.field = field
+
+
+class Command(IntEnum):
+    """The v2 command nibble (§2.2, 13th byte, low 4 bits)."""
+
+    LOCAL = 0x0
+    PROXY = 0x1
+
+
+class Family(IntEnum):
+    """The v2 address family and transport byte (§2.2, 14th byte).
+
+    v1 carries only ``TCP4``, ``TCP6`` and ``UNKNOWN`` (decoded as :attr:`UNSPEC`).
+    """
+
+    UNSPEC = 0x00
+    TCP4 = 0x11
+    UDP4 = 0x12
+    TCP6 = 0x21
+    UDP6 = 0x22
+    UNIX_STREAM = 0x31
+    UNIX_DGRAM = 0x32
+
+
+class TLVType(IntEnum):
+    """Registered TLV types (§2.2) and the cloud vendors' custom ones (range 0xE0-0xEF, §2.2.8).
+
+    ``SSL_*`` values are sub-types found inside the :attr:`SSL` TLV (§2.2.6). ``GCP``, ``AWS``
+    and ``AZURE`` are the vendor types used by Google Private Service Connect, AWS NLB/VPC
+    endpoint services and Azure Private Link.
+    """
+
+    ALPN = 0x01
+    AUTHORITY = 0x02
+    CRC32C = 0x03
+    NOOP = 0x04
+    UNIQUE_ID = 0x05
+    SSL = 0x20
+    SSL_VERSION = 0x21
+    SSL_CN = 0x22
+    SSL_CIPHER = 0x23
+    SSL_SIG_ALG = 0x24
+    SSL_KEY_ALG = 0x25
+    NETNS = 0x30
+    GCP = 0xE0
+    AWS = 0xEA
+    AZURE = 0xEE
+
+
+# §2.2: size of the address block that each family byte announces.
+ADDRESS_BLOCK_SIZE: Final[dict[int, int]] = {
+    0x00: 0,
+    0x11: 12,
+    0x12: 12,
+    0x21: 36,
+    0x22: 36,
+    0x31: 2 * UNIX_PATH_SIZE,
+    0x32: 2 * UNIX_PATH_SIZE,
+}
+INET4_FAMILIES: Final = frozenset({Family.TCP4, Family.UDP4})
+INET6_FAMILIES: Final = frozenset({Family.TCP6, Family.UDP6})
+UNIX_FAMILIES: Final = frozenset({Family.UNIX_STREAM, Family.UNIX_DGRAM})
+FAMILY_BY_VALUE: Final[dict[int, Family]] = {f.value: f for f in Family}
+TLV_TYPE_BY_VALUE: Final[dict[int, TLVType]] = {t.value: t for t in TLVType}
+
+FAMILY_MEANING: Final[dict[Family, str]] = {
+    Family.UNSPEC: "AF_UNSPEC, transport UNSPEC (addresses ignored)",
+    Family.TCP4: "TCP over IPv4",
+    Family.UDP4: "UDP over IPv4",
+    Family.TCP6: "TCP over IPv6",
+    Family.UDP6: "UDP over IPv6",
+    Family.UNIX_STREAM: "AF_UNIX stream",
+    Family.UNIX_DGRAM: "AF_UNIX datagram",
+}
+
+
+def tlv_type_name(type_: int) -> str:
+    """Return ``"ALPN"`` for 0x01, ``"0xe3"`` for an unregistered type, and so on."""
+    known = TLV_TYPE_BY_VALUE.get(type_)
+    return known.name if known is not None else f"0x{type_:02x}"
+
+
+@dataclass(frozen=True, slots=True)
+class TLV:
+    """One Type-Length-Value vector of a v2 header (§2.2, ``struct pp2_tlv``).
+
+    ``type`` is an ``int`` in 0..255 (a :class:`TLVType` member when the type is known);
+    ``value`` is at most 65535 bytes. Construction validates both and raises
+    :class:`ProxyProtocolError` naming the field.
+    """
+
+    type: int
+    value: bytes
+
+    def __post_init__(self) -> None:
+        t = self.type
+        if t.__class__ is bool or not isinstance(t, int) or not 0 <= t <= 0xFF:
+            raise ProxyProtocolError(f"type: must be an int in 0..255, got {t!r}", field="type")
+        if t.__class__ is int:
+            # Show registered types by name in reprs; IntEnum members compare equal to ints.
+            object.__setattr__(self, "type", TLV_TYPE_BY_VALUE.get(t, t))
+        v: object = self.value
+        if isinstance(v, bytearray | memoryview):
+            v = bytes(v)
+            object.__setattr__(self, "value", v)
+        if not isinstance(v, bytes):
+            raise ProxyProtocolError(f"value: must be bytes, got {type(v).__name__}", field="value")
+        if len(v) > 0xFFFF:
+            raise ProxyProtocolError(
+                f"value: {len(v)} bytes does not fit the 16-bit TLV length", field="value"
+            )
+
+
+class _TLVBuilder:
+    """Layout twin of :class:`TLV` used by the decoder's fast construction path.
+
+    The decoder fills the two slots with plain attribute stores and then switches the object's
+    ``__class__`` to :class:`TLV` (same ``__slots__``, so CPython allows it). That skips the
+    frozen dataclass ``__init__`` (two ``object.__setattr__`` calls plus ``__post_init__``),
+    which would cost about 1 us per TLV on a path where the decoder has already checked every
+    byte. See docs/reference/codec.md ("Fast construction").
+    """
+
+    __slots__ = ("type", "value")
+    type: int
+    value: bytes
+
+
+def new_tlv(type_: int, value: bytes) -> TLV:
+    """Build a :class:`TLV` from already-validated parts without running ``__post_init__``."""
+    t = object.__new__(_TLVBuilder)
+    t.type = TLV_TYPE_BY_VALUE.get(type_, type_)
+    t.value = value
+    t.__class__ = TLV  # type: ignore[assignment]  # layout-compatible twin, see _TLVBuilder
+    return t  # type: ignore[return-value]
+
+
+if TLV.__slots__ != _TLVBuilder.__slots__:  # pragma: no cover - guards the __class__ swap
+    raise RuntimeError("TLV and _TLVBuilder must have identical __slots__")

@@ -1,0 +1,67 @@
+"""The app pod's Istio sidecar (Envoy inbound listener) and what the app itself sees.
+
+Real component modelled: the ``istio-proxy`` container's inbound HTTP listener in front of the
+application (sidecar mode), receiving the request the ingress gateway forwarded.
+
+Facts relied on (``FACTS.md``):
+
+* I1: sidecar inbound listeners have ``use_remote_address: false`` and ``xff_num_trusted_hops``
+  0, so the sidecar passes ``X-Forwarded-For`` through unchanged.
+* E9: with ``use_remote_address=false, N=0`` the trusted client address, stored as the downstream
+  remote address (``%DOWNSTREAM_REMOTE_ADDRESS%``), is the **last** XFF entry (port 0) when XFF
+  holds one; otherwise the real peer, i.e. the gateway pod (or an in-cluster caller).
+* I7: the sidecar access log prints ``%REQ(X-FORWARDED-FOR)%`` and the downstream remote address.
+* I8: the application's own socket peer is the sidecar's passthrough bind address
+  ``127.0.0.6``, never the client: the app must read XFF or ``x-envoy-external-address``.
+
+Left out: mTLS between gateway and sidecar (it does not change addresses), inbound
+``x-forwarded-client-cert`` handling, and the app's response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.gateway import trusted_from_xff
+from sim.http import HTTPRequestError, parse_request_head
+
+__all__ = ["APP_SOCKET_PEER_IP", "Sidecar", "SidecarResult"]
+
+#: The app container's socket peer: Istio's InboundPassthroughBindIpv4 (I8).
+APP_SOCKET_PEER_IP = "127.0.0.6"
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarResult:
+    """What the sidecar saw: ``remote_ip``/``remote_port`` = its downstream remote address (E9;
+    port 0 when taken from XFF), ``xff`` = the ``X-Forwarded-For`` it received (``""`` if none),
+    ``app_peer_ip`` = the app's socket peer (I8)."""
+
+    remote_ip: str
+    xff: str
+    remote_port: int = 0
+    app_peer_ip: str = APP_SOCKET_PEER_IP
+
+
+class Sidecar:
+    """One app pod's sidecar inbound listener (``use_remote_address=false``, N=0; I1)."""
+
+    def __init__(self, *, pod: str = "", pod_ip: str = "") -> None:
+        self.pod = pod
+        self.pod_ip = pod_ip
+
+    def handle(self, request: bytes, *, peer_ip: str, peer_port: int = 0) -> SidecarResult:
+        """Process the request forwarded by ``peer_ip:peer_port`` (the gateway pod).
+
+        Raises :class:`~sim.http.HTTPRequestError` if ``request`` is not a complete, valid
+        request head (the real sidecar would answer 400; the gateway never forwards such bytes).
+        """
+        head = parse_request_head(request)
+        if head is None:
+            raise HTTPRequestError("sidecar: request head is incomplete", offset=len(request))
+        # Several XFF lines are one list; Envoy's header map joins them with "," (see gateway).
+        xff = ",".join(value for name, value in head.headers if name == "x-forwarded-for")
+        last = trusted_from_xff(xff, 1)  # E9: use_remote_address=false, N=0 -> last entry
+        if last is not None:
+            return SidecarResult(last, xff, 0)
+        return SidecarResult(peer_ip, xff, peer_port)

@@ -1,0 +1,587 @@
+"""The one place where the elements are wired together, and :func:`simulate`.
+
+Data plane: a connection's path is decided in full when it starts, from the state tables the
+control plane keeps (ARP caches, node power, the EndpointSlice view, HAProxy's server state),
+because nothing on the path changes during the few milliseconds it takes. So there is no SimPy
+process per connection: one arrival process walks the pre-drawn Poisson start times and handles
+every connection that starts before the next control-plane event in a plain loop
+(:meth:`Topology._arrivals`). The L7 elements (HAProxy, the gateway's Envoy, the sidecar) are
+called with real bytes, so every PROXY header is encoded and decoded by :mod:`sim.proxy_protocol`.
+A connection still in flight when its ingress node (the one holding its conntrack entry, K14),
+its gateway pod's node, or its gateway pod dies is rewritten as failed at that moment.
+
+Control plane (:mod:`sim.control_plane`, a base class of :class:`Topology`): SimPy processes
+for the failures (:class:`~sim.NodeDown`, :class:`~sim.DeletePod`,
+:class:`~sim.MovePod`), memberlist detection (:mod:`sim.memberlist`), MetalLB's election and
+gratuitous ARPs (:mod:`sim.metallb`), EndpointSlice propagation to kube-proxy and the speakers
+(``endpoint_update_delay_s``), the node lifecycle controller (NotReady after
+``node_monitor_grace_period_s``, eviction ``pod_eviction_timeout_s`` later, K15) and HAProxy's
+health checks (H4, H5).
+
+Randomness: ``numpy.random.SeedSequence(seed).spawn`` gives each element its own stream
+(:data:`STREAMS`), and all per-connection draws are made in vectorised batches up front.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.addresses import (
+    APP_POD_IP,
+    HAPROXY_IP,
+    HAPROXY_PORT,
+    VIP,
+    VIP_PORT,
+    caller_pod_ip,
+)
+from sim.clients import ArpCache, Clients
+from sim.control_plane import ControlPlane
+from sim.haproxy import HAProxy
+from sim.kube_proxy import DROP, FORWARD, KubeProxy
+from sim.memberlist import Memberlist
+from sim.metallb import L2Speaker
+from sim.node import GatewayPod, Node
+from sim.results import Recorder, Result
+from sim.scenario import Scenario
+from sim.sidecar import Sidecar, SidecarResult
+from sim.trace import HopList, hop
+
+__all__ = ["STREAMS", "Topology", "simulate"]
+
+STREAMS = (
+    "arrivals",
+    "clients",
+    "endpoints",
+    "service",
+    "in_cluster",
+    "ports",
+    "memberlist",
+    "haproxy_checks",
+)
+"""The named random streams, spawned in this order from ``SeedSequence(seed)``."""
+
+
+def simulate(scenario: Scenario) -> Result:
+    """Run ``scenario`` and return its :class:`~sim.Result`.
+
+    The same scenario (seed included) always gives identical DataFrames.
+    """
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"simulate: expected a sim.Scenario, got {type(scenario).__name__}")
+    return Topology(scenario).run()
+
+
+class Topology(ControlPlane):
+    """Every element of one scenario, wired together; :meth:`run` simulates it once.
+
+    Args:
+        scenario: what to simulate.
+        trace_conn: ``None`` to record no hops; ``-1`` to record the hops of the first
+            successful connection; a connection id to record that connection's hops
+            (:attr:`hops` afterwards, used by :func:`sim.trace`).
+    """
+
+    def __init__(self, scenario: Scenario, *, trace_conn: int | None = None) -> None:
+        sc = scenario
+        self.scenario = sc
+        self.env = simpy.Environment()
+        self.rec = Recorder()
+        seqs = np.random.SeedSequence(sc.seed).spawn(len(STREAMS))
+        self.rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs, strict=True)}
+        self.trace_conn = trace_conn
+        self.hops: HopList | None = None
+
+        self.nodes = [Node(i) for i in range(sc.nodes)]
+        self.names = [n.name for n in self.nodes]
+        self._live = list(range(sc.nodes))
+        self._gen = [0] * sc.nodes  # bumped on every power change, cancels stale timers
+        self.kube_proxy = KubeProxy(
+            nodes=sc.nodes, local_policy=sc.external_traffic_policy == "Local"
+        )
+        self.clients = Clients(sc.clients, client_xff=sc.client_xff, rng=self.rng["ports"])
+        self.arp = ArpCache(sc.clients + 1)  # the last entry is HAProxy's
+        self.haproxy = (
+            HAProxy(sc.haproxy, ip=HAPROXY_IP, frontend_ip=HAPROXY_IP, frontend_port=HAPROXY_PORT)
+            if sc.haproxy is not None
+            else None
+        )
+        self.sidecar = Sidecar(pod="app-1", pod_ip=APP_POD_IP)
+        self._sidecar_memo: dict[tuple[bytes, str], SidecarResult] = {}
+
+        # Gateway pods: every incarnation ever, and the current one per name.
+        self.pods: list[GatewayPod] = []
+        self.current: dict[str, GatewayPod] = {}
+        self.pod_rows: list[tuple[str, str, str, float]] = []
+        self._serial = [0] * sc.nodes
+        self._seen: dict[int, int] = {}  # Ready incarnation -> node, as the watchers see it
+        for name, node_name in zip(sc.pod_names, sc.gateway_nodes, strict=True):
+            pod = self._new_pod(name, self.names.index(node_name))
+            pod.state, pod.running, pod.ready = "running", True, True
+            self._seen[pod.index] = pod.node
+        self.kube_proxy.set_endpoints(self._seen.items())
+
+        self.memberlist = Memberlist(
+            self.env,
+            nodes=sc.nodes,
+            timing=(sc.probe_interval_s, sc.suspicion_mult, sc.suspicion_max_timeout_mult),
+            rng=self.rng["memberlist"],
+            recorder=self.rec,
+            node_names=self.names,
+            on_change=self._resync,
+        )
+        self.speaker = L2Speaker(
+            self.env,
+            mode=sc.announcer,
+            local_policy=sc.external_traffic_policy == "Local",
+            vip=VIP,
+            node_names=self.names,
+            memberlist=self.memberlist,
+            local_endpoints=lambda n: len(self.kube_proxy.local_ready(n)),
+            arp=self.arp,
+            garp=(sc.garp_interval_s, sc.garp_duration_s),
+            recorder=self.rec,
+            node_up=lambda n: self.nodes[n].up,
+        )
+        self.speaker.start()
+        self._draw_connections()
+        for event in sc.failures:
+            self.env.process(self._failure(event))
+        if self.haproxy is not None and self.haproxy.config.check:
+            self.env.process(self._health_checks())
+
+    def _draw_connections(self) -> None:
+        # All per-connection randomness, in vectorised batches, one stream per purpose.
+        sc = self.scenario
+        times = Clients.arrival_times(self.rng["arrivals"], sc.rate_per_s, sc.duration_s)
+        n = len(times)
+        self._times: list[float] = times.tolist()
+        self._client_of: list[int] = self.rng["clients"].integers(0, sc.clients, n).tolist()
+        self._u_endpoint: list[float] = self.rng["endpoints"].random(n).tolist()
+        service = self.rng["service"].exponential(sc.request_time_s, n)
+        self._max_service = float(service.max()) if n else 0.0
+        self._service: list[float] = service.tolist()
+        draws = self.rng["in_cluster"].random((2, n))
+        self._in_cluster: list[bool] = (draws[0] < sc.in_cluster_share).tolist()
+        self._u_caller: list[float] = draws[1].tolist()
+        self._caller_ports = [40000] * sc.nodes
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> Result:
+        """Simulate ``[0, duration_s]`` and return the :class:`~sim.Result`."""
+        sc = self.scenario
+        self.env.process(self._arrivals())
+        self.env.run(until=sc.duration_s)
+        nodes = [(n.name, n.node_ip, n.tunnel_ip) for n in self.nodes]
+        return Result.from_records(sc, self.rec, nodes, self.pod_rows)
+
+    def _arrivals(self) -> Generator[Any, Any, None]:
+        n = len(self._times)
+        env = self.env
+        connect = self._connect
+        append = self.rec.connections.append
+        times_list = self._times
+        i = 0
+        while i < n:
+            # Every arrival before the next control-plane event sees the same state.
+            horizon = env.peek()
+            j = bisect_left(times_list, horizon, i) if horizon < math.inf else n
+            if self.trace_conn is None:
+                for k in range(i, j):
+                    append(connect(k, None))
+            else:
+                for k in range(i, j):
+                    append(self._connect_traced(k))
+            i = j
+            if i < n:
+                yield env.timeout(max(0.0, min(horizon, times_list[i]) - env.now))
+
+    def _connect_traced(self, k: int) -> tuple[Any, ...]:
+        target = self.trace_conn
+        if target is None or self.hops is not None or (target >= 0 and k != target):
+            return self._connect(k, None)
+        hops: HopList = []
+        row = self._connect(k, hops)
+        if target >= 0 or row[5] == "ok":
+            self.hops = hops
+        return row
+
+    # ------------------------------------------------------------- data plane
+
+    def _connect(self, k: int, hops: HopList | None) -> tuple[Any, ...]:
+        """Decide connection ``k`` from start to end and return its record tuple."""
+        t = self._times[k]
+        if self._in_cluster[k]:
+            return self._connect_in_cluster(k, t, hops)
+        c = self._client_of[k]
+        clients = self.clients
+        cip = clients.ips[c]
+        cport = clients.next_port(c)
+        hap = self.haproxy
+        timeout_end = t + self.scenario.client_timeout_s
+        http_mode = False
+        if hap is None:
+            src_ip, src_port, slot, path = cip, cport, c, "direct"
+            if hops is not None:
+                hops.append(hop("client", cip, cport, VIP, VIP_PORT, "", clients.request))
+        else:
+            path = "haproxy"
+            http_mode = hap.config.mode == "http"
+            if hops is not None:
+                hops.append(
+                    hop("client", cip, cport, HAPROXY_IP, HAPROXY_PORT, "", clients.request)
+                )
+            if not hap.server_up:
+                if hops is not None:
+                    hops.append(hop("haproxy", HAPROXY_IP, HAPROXY_PORT, "", 0, "server DOWN (H5)"))
+                return self._fail(
+                    k,
+                    cip,
+                    cport,
+                    t,
+                    t,
+                    "http_503" if http_mode else "reset",
+                    "haproxy_no_server",
+                    path,
+                    "",
+                )
+            src_ip, src_port, slot = HAPROXY_IP, clients.next_port(clients.count), clients.count
+
+        # ARP (M9, M10): the sender's entry for the VIP decides the ingress node.
+        entry = self.arp.entries[slot]
+        if entry < 0:
+            owner = self.speaker.announcer
+            if owner is None or not self.nodes[owner].up:
+                return self._fail(
+                    k, cip, cport, t, timeout_end, "timeout", "no_arp_answer", path, ""
+                )
+            self.arp.entries[slot] = entry = owner
+        node = self.nodes[entry]
+        if not node.up:
+            return self._fail(
+                k, cip, cport, t, timeout_end, "timeout", "dead_node", path, node.name
+            )
+
+        data = clients.request
+        if hap is not None:
+            data = hap.upstream_bytes(
+                client_ip=cip,
+                client_port=cport,
+                request=data,
+                src_port=src_port,
+                server_ip=VIP,
+                server_port=VIP_PORT,
+            )
+            if hops is not None:
+                hops.append(
+                    hop(
+                        f"haproxy ({hap.config.mode})",
+                        src_ip,
+                        src_port,
+                        VIP,
+                        VIP_PORT,
+                        _haproxy_rewrite(hap),
+                        data,
+                    )
+                )
+
+        verdict, pod_index = self.kube_proxy.route_external(entry, self._u_endpoint[k])
+        if verdict != FORWARD:
+            if verdict == DROP:  # K6: DROP -> the client's SYNs go unanswered
+                if hops is not None:
+                    hops.append(
+                        hop(
+                            f"{node.name} kube-proxy",
+                            src_ip,
+                            src_port,
+                            VIP,
+                            VIP_PORT,
+                            "DROP: Local and no local endpoint (K6)",
+                        )
+                    )
+                return self._fail(
+                    k,
+                    cip,
+                    cport,
+                    t,
+                    timeout_end,
+                    "timeout",
+                    "drop_no_local_endpoint",
+                    path,
+                    node.name,
+                )
+            outcome = "refused" if hap is None else ("http_503" if http_mode else "reset")
+            if hops is not None:
+                hops.append(
+                    hop(
+                        f"{node.name} kube-proxy",
+                        src_ip,
+                        src_port,
+                        VIP,
+                        VIP_PORT,
+                        "REJECT: the Service has no endpoints (K6)",
+                    )
+                )
+            return self._fail(k, cip, cport, t, t, outcome, "reject_no_endpoints", path, node.name)
+        pod = self.pods[pod_index]
+        if self.kube_proxy.local_policy:
+            snat = ""
+            peer_ip = src_ip
+        else:
+            peer_ip = snat = node.masquerade_ip(pod.node)  # K1, N1-N3
+        if hops is not None:
+            hops.append(
+                hop(
+                    f"{node.name} kube-proxy",
+                    peer_ip,
+                    src_port,
+                    pod.ip,
+                    8080,
+                    _kube_proxy_rewrite(node, pod, self.names, snat),
+                    data,
+                )
+            )
+        return self._deliver(
+            k, t, cip, cport, path, node.name, pod, peer_ip, src_port, snat, data, hops
+        )
+
+    def _connect_in_cluster(self, k: int, t: float, hops: HopList | None) -> tuple[Any, ...]:
+        # K8: kube-proxy on the caller's own node DNATs the VIP; no HAProxy, no ARP, no SNAT
+        # for a pod source (K2a).
+        live = self._live
+        caller = live[int(self._u_caller[k] * len(live))] if live else 0
+        cip = caller_pod_ip(caller)
+        cport = self._caller_ports[caller]
+        self._caller_ports[caller] = cport + 1 if cport < 60999 else 32768
+        name = self.names[caller]
+        data = self.clients.request
+        if hops is not None:
+            hops.append(hop(f"caller pod on {name}", cip, cport, VIP, VIP_PORT, "", data))
+        verdict, pod_index = self.kube_proxy.route_in_cluster(self._u_endpoint[k])
+        if verdict != FORWARD:
+            return self._fail(
+                k, cip, cport, t, t, "refused", "reject_no_endpoints", "in_cluster", name
+            )
+        pod = self.pods[pod_index]
+        if hops is not None:
+            hops.append(
+                hop(
+                    f"{name} kube-proxy",
+                    cip,
+                    cport,
+                    pod.ip,
+                    8080,
+                    f"DNAT VIP -> {pod.name} (short-circuit on the caller's node, K8); "
+                    "no SNAT for a pod source (K2a)",
+                    data,
+                )
+            )
+        return self._deliver(k, t, cip, cport, "in_cluster", name, pod, cip, cport, "", data, hops)
+
+    def _deliver(
+        self,
+        k: int,
+        t: float,
+        cip: str,
+        cport: int,
+        path: str,
+        entry: str,
+        pod: GatewayPod,
+        peer_ip: str,
+        peer_port: int,
+        snat: str,
+        data: bytes,
+        hops: HopList | None,
+    ) -> tuple[Any, ...]:
+        """The DNATed packet reaches the gateway pod's node; Envoy and the sidecar take over."""
+        pod_node = self.names[pod.node]
+        if not self.nodes[pod.node].up or not pod.running:
+            reason = "dead_node" if not self.nodes[pod.node].up else "pod_gone"
+            if hops is not None:
+                hops.append(
+                    hop(
+                        f"{pod.name} on {pod_node}",
+                        peer_ip,
+                        peer_port,
+                        pod.ip,
+                        8080,
+                        f"no answer ({reason}): the client times out",
+                    )
+                )
+            return (
+                k,
+                cip,
+                cport,
+                t,
+                t + self.scenario.client_timeout_s,
+                "timeout",
+                reason,
+                path,
+                entry,
+                pod.name,
+                pod_node,
+                snat,
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        gw = pod.gateway.handle(data, peer_ip=peer_ip, peer_port=peer_port)
+        if gw.outcome != "ok":
+            outcome = gw.outcome
+            if outcome == "reset" and path == "haproxy" and self._http_mode():
+                outcome = "http_502"  # HAProxy answers an empty server reply with 502
+            if hops is not None:
+                hops.append(
+                    hop(
+                        f"{pod.name} istio-ingressgateway",
+                        gw.client_ip,
+                        gw.client_port,
+                        pod.ip,
+                        8080,
+                        f"{gw.outcome}: {gw.reason} (E5/E6)",
+                    )
+                )
+            return (
+                k,
+                cip,
+                cport,
+                t,
+                t,
+                outcome,
+                gw.reason,
+                path,
+                entry,
+                pod.name,
+                pod_node,
+                snat,
+                peer_ip,
+                gw.client_ip,
+                "",
+                "",
+                "",
+            )
+        # The sidecar is a pure function of (request bytes, peer): memoise it. The gateway's
+        # output repeats per client, so this saves a request parse per connection.
+        key = (gw.upstream_request, pod.ip)
+        side = self._sidecar_memo.get(key)
+        if side is None:
+            if len(self._sidecar_memo) >= 65536:
+                self._sidecar_memo.clear()
+            side = self._sidecar_memo[key] = self.sidecar.handle(
+                gw.upstream_request, peer_ip=pod.ip
+            )
+        if hops is not None:
+            hops.append(
+                hop(
+                    f"{pod.name} istio-ingressgateway",
+                    pod.ip,
+                    0,
+                    APP_POD_IP,
+                    8080,
+                    _gateway_rewrite(gw, peer_ip),
+                    gw.upstream_request,
+                )
+            )
+            hops.append(
+                hop(
+                    "app sidecar (istio-proxy)",
+                    side.app_peer_ip,
+                    0,
+                    "127.0.0.1",
+                    8080,
+                    f"DRA = {side.remote_ip}:{side.remote_port} (last XFF entry, E9, I1); "
+                    "the app's socket peer is 127.0.0.6 (I8)",
+                    gw.upstream_request,
+                )
+            )
+        return (
+            k,
+            cip,
+            cport,
+            t,
+            t + self._service[k],
+            "ok",
+            "",
+            path,
+            entry,
+            pod.name,
+            pod_node,
+            snat,
+            peer_ip,
+            gw.client_ip,
+            gw.external_address,
+            side.xff,
+            side.remote_ip,
+        )
+
+    def _http_mode(self) -> bool:
+        return self.haproxy is not None and self.haproxy.config.mode == "http"
+
+    def _fail(
+        self,
+        k: int,
+        cip: str,
+        cport: int,
+        t: float,
+        t_end: float,
+        outcome: str,
+        reason: str,
+        path: str,
+        entry: str,
+    ) -> tuple[Any, ...]:
+        return (
+            k,
+            cip,
+            cport,
+            t,
+            t_end,
+            outcome,
+            reason,
+            path,
+            entry,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
+
+
+def _haproxy_rewrite(hap: HAProxy) -> str:
+    cfg = hap.config
+    if cfg.mode == "http":
+        extra = "; appends x-forwarded-for: <client> (H7)" if cfg.forwardfor else ""
+        return f"new connection from HAProxy (full proxy){extra}"
+    if cfg.send_proxy:
+        return f"new connection from HAProxy; PROXY {cfg.send_proxy} header carries the client (H1)"
+    return "new connection from HAProxy; the client address is lost (H7)"
+
+
+def _kube_proxy_rewrite(node: Node, pod: GatewayPod, names: list[str], snat: str) -> str:
+    dnat = f"DNAT VIP -> {pod.name} on {names[pod.node]} (K14)"
+    if not snat:
+        return f"{dnat}; no SNAT, client address kept (Local, K2)"
+    device = (
+        "node IP: pod on this node" if snat == node.node_ip else "tunnel IP: pod on another node"
+    )
+    return f"{dnat}; MASQUERADE to {snat} ({device}, K1, N3)"
+
+
+def _gateway_rewrite(gw: Any, peer_ip: str) -> str:
+    parts = []
+    if gw.header is not None:
+        parts.append(f"proxy_protocol filter: {gw.header.command.name} header (E1, E3)")
+    parts.append(f"DRA = {gw.client_ip}:{gw.client_port}, direct peer = {peer_ip} (E7)")
+    parts.append(f"XFF appended (E8), x-envoy-external-address = {gw.external_address} (E10)")
+    return "; ".join(parts)

@@ -1,0 +1,120 @@
+"""Follow one connection hop by hop: who sent it where, and who rewrote what.
+
+:func:`trace` runs the scenario once more with hop recording switched on for one connection
+(the same seed gives the same connections, so the hops belong to the row of the same
+``conn_id`` in :attr:`sim.Result.connections`). Each hop is one leg of the path as the receiving
+element sees it: source and destination ``ip:port``, what the element did to the addresses (with
+the fact IDs), the PROXY protocol header on that leg in hex, and the ``X-Forwarded-For`` header
+on that leg.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
+__all__ = ["HOP_COLUMNS", "Hop", "HopList", "hop", "trace"]
+
+HOP_COLUMNS = ("hop", "element", "src", "dst", "rewrite", "proxy_header_hex", "xff")
+"""Columns of the DataFrame :func:`trace` returns."""
+
+_V1 = b"PROXY "
+_V2 = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+class Hop(NamedTuple):
+    """One leg of a connection's path (:data:`HOP_COLUMNS`; :func:`trace` adds ``hop``)."""
+
+    element: str
+    src: str
+    dst: str
+    rewrite: str
+    proxy_header_hex: str
+    xff: str
+
+
+HopList = list[Hop]
+"""The hops of one connection, in path order."""
+
+
+def _proxy_hex(data: bytes) -> str:
+    from sim.proxy_protocol import ProxyProtocolError, decode
+
+    if not (data.startswith(_V1) or data.startswith(_V2)):
+        return ""
+    try:
+        decoded = decode(data)
+    except ProxyProtocolError:
+        return ""
+    if decoded is None:
+        return ""
+    return data[: decoded[1]].hex()
+
+
+def _xff(data: bytes) -> str:
+    values = []
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"x-forwarded-for":
+            values.append(value.strip().decode("latin-1"))
+    return ",".join(values)
+
+
+def hop(
+    element: str,
+    src_ip: str,
+    src_port: int,
+    dst_ip: str,
+    dst_port: int,
+    rewrite: str,
+    data: bytes = b"",
+) -> Hop:
+    """One :class:`Hop`; ``data`` is the bytes on that leg (the PROXY header and XFF come from it).
+
+    A port of 0 is shown as the bare address (an address learnt from XFF has no port, E9).
+    """
+    src = f"{src_ip}:{src_port}" if src_port else src_ip
+    dst = f"{dst_ip}:{dst_port}" if dst_port else dst_ip
+    header_hex = _proxy_hex(data) if data else ""
+    xff = _xff(data[len(header_hex) // 2 :]) if data else ""
+    return Hop(element, src, dst, rewrite, header_hex, xff)
+
+
+def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
+    """The hop-by-hop path of one connection of ``scenario``.
+
+    Args:
+        scenario: the scenario to run.
+        conn_id: the connection to follow; ``None`` follows the first successful one.
+
+    Returns:
+        One row per hop with the columns of :data:`HOP_COLUMNS`.
+
+    Raises:
+        ValueError: ``conn_id`` is not a connection of the run, or (with ``None``) no connection
+            succeeded.
+    """
+    from sim.scenario import Scenario
+    from sim.topology import Topology
+
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"trace: expected a sim.Scenario, got {type(scenario).__name__}")
+    if conn_id is not None and (isinstance(conn_id, bool) or not isinstance(conn_id, int)):
+        raise ValueError(f"conn_id: expected None or a connection id (int), got {conn_id!r}")
+    if conn_id is not None and conn_id < 0:
+        raise ValueError(f"conn_id: must be >= 0, got {conn_id}")
+    topo = Topology(scenario, trace_conn=-1 if conn_id is None else conn_id)
+    result = topo.run()
+    if topo.hops is None:
+        if conn_id is None:
+            raise ValueError(f"trace: no connection of scenario {scenario.name!r} succeeded")
+        raise ValueError(
+            f"conn_id: no connection {conn_id} in this run "
+            f"(it has {len(result.connections)} connections, ids 0..{len(result.connections) - 1})"
+        )
+    rows = [(i + 1, *h) for i, h in enumerate(topo.hops)]
+    return pd.DataFrame(rows, columns=list(HOP_COLUMNS))

@@ -1,0 +1,423 @@
+"""Interoperability with a real HAProxy (2.6 on Debian) on loopback.
+
+HAProxy encodes, our codec decodes (cases a, b, d); our codec encodes, HAProxy decodes (case c).
+Each test starts its own HAProxy with free ports and stops it by PID (tests/haproxy_harness.py).
+Without HAProxy these tests skip, but with ``CI`` set they fail: CI must run them.
+
+``SRCIP_RECORD_FIXTURES=1`` makes the TLS test (case b, IPv4) also write the exact header HAProxy
+sent to ``notebooks/data/haproxy_send_proxy_v2.bin``; that committed file is checked below too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import crc32c
+import pytest
+from haproxy_harness import (
+    V2_LOCAL_HEADER,
+    ProxyListener,
+    Received,
+    free_port,
+    has_ipv6_loopback,
+    hp,
+    make_self_signed_cert,
+    require_haproxy,
+    running_haproxy,
+)
+
+from sim.proxy_protocol import (
+    TLV,
+    Command,
+    Family,
+    ProxyHeader,
+    TLVType,
+    decode,
+    encode,
+)
+
+FIXTURE = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "haproxy_send_proxy_v2.bin"
+SNI = "srcip-lab.test"
+TIMEOUT = 5.0
+
+HOSTS = [
+    "127.0.0.1",
+    pytest.param(
+        "::1", marks=pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def haproxy_bin() -> str:
+    return require_haproxy()
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+def run(coro_fn: Callable[[], Any]) -> Any:
+    """Run one scenario with an overall deadline."""
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro_fn(), 30)
+
+    return asyncio.run(bounded())
+
+
+def ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(host)
+
+
+async def client_roundtrip(
+    host: str,
+    port: int,
+    first_bytes: bytes = b"",
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> tuple[tuple[Any, ...], bytes, ssl.SSLObject | None]:
+    """Connect, send ``first_bytes + b"hello\\n"``, return (sockname, reply, ssl object)."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=tls, server_hostname=server_hostname), TIMEOUT
+    )
+    try:
+        sockname = writer.get_extra_info("sockname")
+        writer.write(first_bytes + b"hello\n")
+        await asyncio.wait_for(writer.drain(), TIMEOUT)
+        try:
+            reply = await asyncio.wait_for(reader.read(100), TIMEOUT)
+        except ConnectionResetError:
+            reply = b""  # HAProxy resets connections it refuses; callers assert on the reply
+        return sockname, reply, writer.get_extra_info("ssl_object")
+    finally:
+        writer.close()
+
+
+def assert_clean(rec: Received) -> ProxyHeader:
+    assert rec.error is None, repr(rec.error)
+    assert rec.result is not None and rec.result.header is not None
+    assert rec.payload == b"hello\n"
+    return rec.result.header
+
+
+def crc_is_valid(raw: bytes) -> bool:
+    """Check the CRC32C TLV independently of the codec (spec §2.2.5: CRC over the whole header
+    with the checksum field zeroed)."""
+    header, consumed = decode(raw) or (None, 0)
+    assert header is not None and consumed == len(raw)
+    offset = 16 + {Family.TCP4: 12, Family.TCP6: 36}[header.family]
+    zeroed = bytearray(raw)
+    while offset < len(raw):
+        tlv_type, length = raw[offset], int.from_bytes(raw[offset + 1 : offset + 3], "big")
+        if tlv_type == TLVType.CRC32C:
+            wire = raw[offset + 3 : offset + 7]
+            zeroed[offset + 3 : offset + 7] = bytes(4)
+            return crc32c.crc32c(bytes(zeroed)).to_bytes(4, "big") == wire
+        offset += 3 + length
+    raise AssertionError("no CRC32C TLV in header")
+
+
+def tlv_values(header: ProxyHeader, tlv_type: int) -> list[bytes]:
+    return [t.value for t in header.tlvs if t.type == tlv_type]
+
+
+# ------------------------------------------------ a. send-proxy (v1): addresses are the sockets'
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("host", HOSTS)
+def test_a_send_proxy_v1_carries_the_client_socket(
+    haproxy_bin: str, tmp_path: Path, host: str
+) -> None:
+    async def scenario() -> None:
+        async with ProxyListener(host) as backend:
+            fe_port = free_port(host)
+            config = f"""
+frontend fe
+    bind {hp(host, fe_port)}
+    default_backend be
+backend be
+    server s1 {hp(host, backend.port)} send-proxy
+"""
+            with running_haproxy(haproxy_bin, config, tmp_path, [(host, fe_port)]) as ha:
+                sockname, reply, _ = await client_roundtrip(host, fe_port)
+                rec = await backend.next()
+                ha.wait_log(rf"ci={host} cp={sockname[1]} ")
+        header = assert_clean(rec)
+        assert reply == b"echo:hello\n"
+        assert rec.result is not None and rec.result.raw.startswith(b"PROXY TCP")
+        assert header.version == 1
+        assert header.command is Command.PROXY
+        assert header.family is (Family.TCP6 if ":" in host else Family.TCP4)
+        assert (header.src_addr, header.src_port) == (ip(host), sockname[1])
+        assert (header.dst_addr, header.dst_port) == (ip(host), fe_port)
+        # The header really is the only thing that changed hands: HAProxy's own socket differs.
+        assert rec.peer[1] != sockname[1]
+
+    run(scenario)
+
+
+# ------------------------------------------------ b. send-proxy-v2 + TLVs behind a TLS frontend
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("host", HOSTS)
+def test_b_send_proxy_v2_tlvs_behind_tls(
+    haproxy_bin: str, cert: Path, tmp_path: Path, host: str
+) -> None:
+    async def scenario() -> None:
+        async with ProxyListener(host) as backend:
+            fe_port = free_port(host)
+            config = rf"""
+frontend fe_tls
+    bind {hp(host, fe_port)} ssl crt {cert} alpn h2,http/1.1
+    unique-id-format %{{+X}}o\ %ci:%cp_%fi:%fp_%Ts_%rt
+    default_backend be
+backend be
+    server s1 {hp(host, backend.port)} send-proxy-v2 proxy-v2-options crc32c,unique-id,ssl,authority
+"""
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE  # throwaway self-signed certificate
+            tls.set_alpn_protocols(["http/1.1"])
+            with running_haproxy(haproxy_bin, config, tmp_path, [(host, fe_port)]):
+                sockname, reply, ssl_obj = await client_roundtrip(
+                    host, fe_port, tls=tls, server_hostname=SNI
+                )
+                rec = await backend.next()
+        header = assert_clean(rec)
+        assert rec.result is not None
+        raw = rec.result.raw
+        assert reply == b"echo:hello\n"
+        assert ssl_obj is not None
+        assert header.version == 2
+        assert header.command is Command.PROXY
+        assert header.family is (Family.TCP6 if ":" in host else Family.TCP4)
+        assert (header.src_addr, header.src_port) == (ip(host), sockname[1])
+        assert (header.dst_addr, header.dst_port) == (ip(host), fe_port)
+
+        assert crc_is_valid(raw)
+        assert header.crc32c is not None
+        assert header.authority == SNI
+        assert tlv_values(header, TLVType.AUTHORITY) == [SNI.encode()]
+        assert tlv_values(header, TLVType.ALPN) == [b"http/1.1"]  # negotiated on the frontend
+        # unique-id-format "%{+X}o %ci:%cp_%fi:%fp_...": client and frontend in hex (FACTS H2).
+        (unique_id,) = tlv_values(header, TLVType.UNIQUE_ID)
+        assert header.unique_id is not None
+        client_hex = ip(host).packed.hex().upper()
+        assert unique_id.decode().startswith(
+            f"{client_hex}:{sockname[1]:X}_{client_hex}:{fe_port:X}_"
+        )
+        (ssl_tlv,) = tlv_values(header, TLVType.SSL)
+        assert ssl_tlv[0] & 0x01  # PP2_CLIENT_SSL: the client connected over TLS
+        assert int.from_bytes(ssl_tlv[1:5], "big") == 0  # verify: no client certificate
+        assert header.ssl is not None
+        version_tlv = bytes([TLVType.SSL_VERSION]) + len(ssl_obj.version() or "").to_bytes(2, "big")
+        assert version_tlv + (ssl_obj.version() or "").encode() in ssl_tlv[5:]
+
+        if host == "127.0.0.1" and os.environ.get("SRCIP_RECORD_FIXTURES") == "1":
+            FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+            FIXTURE.write_bytes(raw)
+
+    run(scenario)
+
+
+def test_e_recorded_fixture_decodes() -> None:
+    """The committed header a real HAProxy sent (recorded by case b) still decodes."""
+    raw = FIXTURE.read_bytes()
+    decoded = decode(raw)
+    assert decoded is not None
+    header, consumed = decoded
+    assert consumed == len(raw)
+    assert header.version == 2
+    assert header.command is Command.PROXY
+    assert header.family is Family.TCP4
+    assert header.src_addr == header.dst_addr == ipaddress.IPv4Address("127.0.0.1")
+    assert crc_is_valid(raw)
+    assert header.authority == SNI
+    assert header.unique_id is not None
+    assert header.ssl is not None
+    assert [t.type for t in header.tlvs] == [
+        TLVType.CRC32C,
+        TLVType.ALPN,
+        TLVType.AUTHORITY,
+        TLVType.UNIQUE_ID,
+        TLVType.SSL,
+    ]
+
+
+# ------------------------------------------------ c. our headers into HAProxy's accept-proxy
+
+CLIENT4 = ProxyHeader(
+    version=1,
+    command=Command.PROXY,
+    family=Family.TCP4,
+    src_addr=ipaddress.IPv4Address("192.0.2.10"),  # TEST-NET-1: only ever written, never dialled
+    dst_addr=ipaddress.IPv4Address("198.51.100.1"),
+    src_port=4242,
+    dst_port=443,
+)
+CLIENT6 = ProxyHeader(
+    version=1,
+    command=Command.PROXY,
+    family=Family.TCP6,
+    src_addr=ipaddress.IPv6Address("2001:db8::7"),  # documentation prefix, never dialled
+    dst_addr=ipaddress.IPv6Address("2001:db8::1"),
+    src_port=65000,
+    dst_port=8443,
+)
+
+
+def _v2(h: ProxyHeader, tlvs: tuple[TLV, ...] = ()) -> ProxyHeader:
+    return ProxyHeader(
+        version=2,
+        command=h.command,
+        family=h.family,
+        src_addr=h.src_addr,
+        dst_addr=h.dst_addr,
+        src_port=h.src_port,
+        dst_port=h.dst_port,
+        tlvs=tlvs,
+    )
+
+
+OUR_HEADERS = {
+    "v1-tcp4": (CLIENT4, encode(CLIENT4)),
+    "v1-tcp6": (CLIENT6, encode(CLIENT6)),
+    "v2-tcp4-tlvs-crc": (
+        CLIENT4,
+        encode(
+            _v2(CLIENT4, (TLV(type=TLVType.AUTHORITY, value=b"api.example"), TLV(4, b"\0\0"))),
+            crc32c=True,
+        ),
+    ),
+    "v2-tcp6-crc": (CLIENT6, encode(_v2(CLIENT6), crc32c=True)),
+}
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", sorted(OUR_HEADERS))
+def test_c_haproxy_accepts_our_headers(haproxy_bin: str, tmp_path: Path, name: str) -> None:
+    sent, raw = OUR_HEADERS[name]
+
+    async def scenario() -> None:
+        async with ProxyListener("127.0.0.1") as backend:
+            fe_port = free_port("127.0.0.1")
+            config = f"""
+frontend fe_in
+    bind 127.0.0.1:{fe_port} accept-proxy
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend.port} send-proxy-v2 proxy-v2-options authority
+"""
+            with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]) as ha:
+                _, reply, _ = await client_roundtrip("127.0.0.1", fe_port, raw)
+                rec = await backend.next()
+                # HAProxy's log shows the client we claimed, not the loopback socket (FACTS H6).
+                ha.wait_log(
+                    rf"fe=fe_in ci={sent.src_addr} cp={sent.src_port} "
+                    rf"fi={sent.dst_addr} fp={sent.dst_port}"
+                )
+        forwarded = assert_clean(rec)
+        assert reply == b"echo:hello\n"
+        # Second hop: HAProxy forwards the addresses it accepted (FACTS H1) in its own v2 header.
+        assert forwarded.version == 2
+        assert forwarded.family is sent.family
+        assert (forwarded.src_addr, forwarded.src_port) == (sent.src_addr, sent.src_port)
+        assert (forwarded.dst_addr, forwarded.dst_port) == (sent.dst_addr, sent.dst_port)
+        if name == "v2-tcp4-tlvs-crc":
+            assert forwarded.authority == "api.example"  # our AUTHORITY TLV survived the hop
+
+    run(scenario)
+
+
+@pytest.mark.interop
+def test_c_haproxy_rejects_a_corrupted_crc(haproxy_bin: str, tmp_path: Path) -> None:
+    """The positive cases mean something only if HAProxy checks the CRC: flip one bit."""
+    _, raw = OUR_HEADERS["v2-tcp6-crc"]
+    bad = raw[:-1] + bytes([raw[-1] ^ 0x01])
+
+    async def scenario() -> None:
+        async with ProxyListener("127.0.0.1") as backend:
+            fe_port = free_port("127.0.0.1")
+            config = f"""
+frontend fe_in
+    bind 127.0.0.1:{fe_port} accept-proxy
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend.port} send-proxy-v2
+"""
+            with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]):
+                _, reply, _ = await client_roundtrip("127.0.0.1", fe_port, bad)
+                assert reply == b""  # HAProxy closed (reset) the connection
+                with pytest.raises(TimeoutError):
+                    await backend.next(timeout_s=0.5)  # and never opened the second hop
+
+    run(scenario)
+
+
+# ------------------------------------------------ d. health checks send a v2 LOCAL header
+
+
+@pytest.mark.interop
+def test_d_health_check_sends_v2_local(haproxy_bin: str, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with ProxyListener("127.0.0.1") as backend:
+            fe_port = free_port("127.0.0.1")
+            config = f"""
+frontend fe
+    bind 127.0.0.1:{fe_port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend.port} send-proxy-v2 check inter 200ms
+"""
+            with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]):
+                checks = [await backend.next(), await backend.next()]
+        for rec in checks:
+            assert rec.error is None, repr(rec.error)
+            assert rec.result is not None and rec.result.header is not None
+            assert rec.result.raw == V2_LOCAL_HEADER  # FACTS H4, byte for byte
+            assert rec.payload == b""  # a TCP check sends nothing after the header ...
+            assert rec.reset  # ... and HAProxy aborts the check connection with a RST
+            header = rec.result.header
+            assert header.command is Command.LOCAL
+            assert header.family is Family.UNSPEC
+            assert header.src_addr is None and header.dst_addr is None
+            assert header.src_port is None and header.dst_port is None
+
+    run(scenario)
+
+
+def test_skip_rule_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without HAProxy: skip locally, fail when CI is set."""
+    import haproxy_harness
+
+    monkeypatch.setattr(haproxy_harness, "find_haproxy", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        haproxy_harness.require_haproxy()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        haproxy_harness.require_haproxy()
+
+
+def test_harness_sees_listening_sockets() -> None:
+    """/proc-based readiness check (used instead of probe connections) really works."""
+    import haproxy_harness
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert not haproxy_harness.is_listening("127.0.0.1", port)
+        s.listen()
+        assert haproxy_harness.is_listening("127.0.0.1", port)

@@ -1,0 +1,226 @@
+"""Property tests for sim.proxy_protocol (hypothesis) and a second opinion from the PyPI
+package ``proxy-protocol`` (imports as ``proxyprotocol``)."""
+
+from __future__ import annotations
+
+import socket
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.proxy_protocol import (
+    TLV,
+    V2_SIGNATURE,
+    Command,
+    Family,
+    ProxyHeader,
+    ProxyProtocolError,
+    TLVType,
+    aws_vpce_tlv,
+    azure_link_id_tlv,
+    decode,
+    encode,
+    gcp_psc_tlv,
+    ssl_tlv,
+)
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ports = st.integers(0, 65535)
+ascii_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+plain_types = st.integers(0, 255).filter(lambda t: t not in (0x03, 0x05, 0x20))
+
+tlvs = st.one_of(
+    st.builds(TLV, plain_types, st.binary(max_size=40)),
+    st.builds(lambda b: TLV(TLVType.UNIQUE_ID, b), st.binary(max_size=128)),
+    st.builds(lambda s: TLV(TLVType.AUTHORITY, s.encode()), st.text(max_size=20)),
+    st.builds(
+        lambda c, v, ver, cn: ssl_tlv(client=c, verify=v, version=ver, cn=cn),
+        st.integers(0, 7),
+        st.integers(0, 2**32 - 1),
+        st.none() | ascii_text,
+        st.none() | st.text(max_size=10),
+    ),
+    st.builds(aws_vpce_tlv, ascii_text),
+    st.builds(azure_link_id_tlv, st.integers(0, 2**32 - 1)),
+    st.builds(gcp_psc_tlv, st.integers(0, 2**64 - 1)),
+)
+unix_paths = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+)
+
+
+@st.composite
+def headers(draw: st.DrawFn, version: int | None = None) -> ProxyHeader:
+    version = draw(st.sampled_from([1, 2])) if version is None else version
+    if version == 1:
+        family = draw(st.sampled_from([Family.TCP4, Family.TCP6, Family.UNSPEC]))
+        command = Command.PROXY
+    else:
+        family = draw(st.sampled_from(list(Family)))
+        command = draw(st.sampled_from(list(Command)))
+    extra = tuple(draw(st.lists(tlvs, max_size=4))) if version == 2 else ()
+    if command is Command.LOCAL or family is Family.UNSPEC:
+        return ProxyHeader(version=version, command=command, family=family, tlvs=extra)
+    if family in (Family.UNIX_STREAM, Family.UNIX_DGRAM):
+        return ProxyHeader(
+            version=version,
+            command=command,
+            family=family,
+            src_addr=draw(unix_paths),
+            dst_addr=draw(unix_paths),
+            tlvs=extra,
+        )
+    v = 4 if family in (Family.TCP4, Family.UDP4) else 6
+    return ProxyHeader(
+        version=version,
+        command=command,
+        family=family,
+        src_addr=draw(st.ip_addresses(v=v)),
+        dst_addr=draw(st.ip_addresses(v=v)),
+        src_port=draw(ports),
+        dst_port=draw(ports),
+        tlvs=extra,
+    )
+
+
+@SETTINGS
+@given(headers())
+def test_round_trip(h: ProxyHeader) -> None:
+    wire = encode(h)
+    assert decode(wire) == (h, len(wire))
+    assert decode(wire + b"\x00payload") == (h, len(wire))
+
+
+@SETTINGS
+@given(headers(version=2))
+def test_round_trip_with_crc32c(h: ProxyHeader) -> None:
+    wire = encode(h, crc32c=True)
+    result = decode(wire)
+    assert result is not None
+    got, n = result
+    assert n == len(wire)
+    assert got.tlvs[:-1] == h.tlvs and got.tlvs[-1].type == TLVType.CRC32C
+    assert (got.family, got.command, got.src_addr, got.dst_port) == (
+        h.family,
+        h.command,
+        h.src_addr,
+        h.dst_port,
+    )
+    assert encode(got) == wire  # the checksum TLV re-encodes to the same bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(headers())
+def test_every_proper_prefix_needs_more_data(h: ProxyHeader) -> None:
+    wire = encode(h)
+    for k in range(len(wire)):
+        assert decode(wire[:k]) is None
+
+
+def _decode_only_our_outcomes(data: bytes) -> None:
+    try:
+        result = decode(data)
+    except ProxyProtocolError as exc:
+        assert exc.offset is None or 0 <= exc.offset <= len(data)
+        return
+    if result is not None:
+        header, n = result
+        assert 0 < n <= len(data)
+        # Whatever decodes must be a valid header that encodes back to a decodable header.
+        again = encode(header)
+        assert decode(again) == (header, len(again))
+        _ = (header.src_addr, header.tlvs)
+
+
+@SETTINGS
+@given(st.binary(max_size=120))
+def test_random_bytes_give_only_our_outcomes(data: bytes) -> None:
+    _decode_only_our_outcomes(data)
+
+
+@SETTINGS
+@given(st.binary(min_size=0, max_size=80), st.sampled_from([V2_SIGNATURE, b"PROXY "]))
+def test_random_bytes_after_a_signature(data: bytes, prefix: bytes) -> None:
+    _decode_only_our_outcomes(prefix + data)
+
+
+@SETTINGS
+@given(headers(), st.data())
+def test_mutated_headers_give_only_our_outcomes(h: ProxyHeader, data: st.DataObject) -> None:
+    wire = bytearray(encode(h, crc32c=h.version == 2 and data.draw(st.booleans())))
+    for _ in range(data.draw(st.integers(1, 3))):
+        kind = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        pos = data.draw(st.integers(0, max(len(wire) - 1, 0)))
+        if kind == "flip" and wire:
+            wire[pos] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "insert":
+            wire.insert(pos, data.draw(st.integers(0, 255)))
+        elif kind == "delete" and wire:
+            del wire[pos]
+        else:
+            del wire[pos:]
+    _decode_only_our_outcomes(bytes(wire))
+
+
+# -- second opinion: the PyPI package proxy-protocol ----------------------------------------
+
+
+def test_our_bytes_decode_in_proxyprotocol() -> None:
+    from proxyprotocol.v1 import ProxyProtocolV1
+    from proxyprotocol.v2 import ProxyProtocolV2
+
+    h4 = ProxyHeader(
+        version=2,
+        command=Command.PROXY,
+        family=Family.TCP4,
+        src_addr=IPv4Address("203.0.113.7"),
+        dst_addr=IPv4Address("10.0.0.10"),
+        src_port=51000,
+        dst_port=443,
+        tlvs=(TLV(TLVType.ALPN, b"h2"), TLV(TLVType.AUTHORITY, b"example.com")),
+    )
+    theirs = ProxyProtocolV2().unpack(encode(h4, crc32c=True))  # they verify our CRC32C
+    assert theirs.source == (IPv4Address("203.0.113.7"), 51000)
+    assert theirs.dest == (IPv4Address("10.0.0.10"), 443)
+    assert theirs.tlv.alpn == b"h2" and theirs.tlv.authority == "example.com"
+    h6 = ProxyHeader(
+        version=1,
+        command=Command.PROXY,
+        family=Family.TCP6,
+        src_addr=IPv6Address("2001:db8::1"),
+        dst_addr=IPv6Address("2001:db8::2"),
+        src_port=1,
+        dst_port=2,
+    )
+    v1 = ProxyProtocolV1().unpack(encode(h6))
+    assert v1.source == (IPv6Address("2001:db8::1"), 1)
+    local = ProxyProtocolV2().unpack(encode(ProxyHeader.local()))
+    assert local.proxied is False
+
+
+def test_proxyprotocol_bytes_decode_here() -> None:
+    from proxyprotocol.result import ProxyResultIPv4, ProxyResultIPv6
+    from proxyprotocol.tlv import ProxyProtocolTLV
+    from proxyprotocol.v1 import ProxyProtocolV1
+    from proxyprotocol.v2 import ProxyProtocolV2
+
+    tlv = ProxyProtocolTLV(alpn=b"h2", authority="example.com", unique_id=b"id-1")
+    r6 = ProxyResultIPv6(
+        (ip_address("2001:db8::1"), 56324, 0, 0),  # type: ignore[arg-type]
+        (ip_address("2001:db8::2"), 443, 0, 0),  # type: ignore[arg-type]
+        protocol=socket.SOCK_STREAM,
+        tlv=tlv,
+    )
+    wire = ProxyProtocolV2().pack(r6)  # with crc32c installed it appends a CRC32C TLV
+    result = decode(wire)
+    assert result is not None
+    h, n = result
+    assert n == len(wire)
+    assert (h.family, h.src_addr, h.src_port) == (Family.TCP6, IPv6Address("2001:db8::1"), 56324)
+    assert (h.alpn, h.authority, h.unique_id) == (b"h2", "example.com", b"id-1")
+    assert h.crc32c is not None  # present and verified by decode
+    r4 = ProxyResultIPv4((IPv4Address("192.168.0.1"), 56324), (IPv4Address("192.168.0.11"), 443))
+    line = ProxyProtocolV1().pack(r4)
+    assert line == b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
+    assert decode(line) is not None
