@@ -11,6 +11,7 @@ hide it under nbval). The functions only read :class:`sim.Result` DataFrames and
   :attr:`sim.Result.events` marked: failures, memberlist suspect/dead (M8), elections (M3),
   gratuitous ARPs (M9), NotReady (K15), HAProxy check changes (H5).
 * :func:`plot_load_spread`: share of successful connections per gateway pod (K14, M6).
+* :func:`plot_sweep`: a :func:`sim.sweep.sweep` table, one metric against the swept parameter.
 * :func:`draw_topology`: client -> (HAProxy) -> VIP -> nodes -> gateway pods -> app.
 * :func:`rate_limit_effect`: what a per-source rate limit keyed on each address column would
   reject (the seed's "every client looks like 172.x", N3).
@@ -37,6 +38,7 @@ __all__ = [
     "draw_topology",
     "plot_load_spread",
     "plot_reachability",
+    "plot_sweep",
     "plot_timeline",
     "rate_limit_effect",
 ]
@@ -57,6 +59,7 @@ EVENT_STYLES: dict[str, tuple[str, str, str]] = {
 line style). ``garp`` events are drawn as triangles at the top instead (M9)."""
 
 _GARP_LABEL = "gratuitous ARP (M9)"
+_NODE_SIZE = 2600
 _BAR_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 
 
@@ -227,6 +230,53 @@ def plot_load_spread(results: Mapping[str, Result], ax: Axes | None = None) -> N
     ax.spines[["top", "right"]].set_visible(False)
 
 
+def plot_sweep(
+    frame: pd.DataFrame,
+    param: str,
+    metric: str = "failover_gap_s",
+    ax: Axes | None = None,
+    *,
+    label: str | None = None,
+) -> None:
+    """One dot per run of a :func:`sim.sweep.sweep` table and a line through the means.
+
+    Args:
+        frame: the table :func:`sim.sweep.sweep` returned (columns ``param``, ``seed``, ``metric``).
+        param: the swept parameter (x axis; numeric values).
+        metric: the summary column to plot (y axis).
+        ax: the Axes to draw into; by default a new figure.
+        label: legend label of the mean line; by default ``"mean of N seeds"``.
+
+    Raises:
+        ValueError: ``param`` or ``metric`` is not a column of ``frame``, or ``frame`` is empty.
+    """
+    missing = [c for c in (param, metric) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame: missing column(s) {', '.join(missing)} (use sim.sweep.sweep)")
+    if frame.empty:
+        raise ValueError("frame: no rows to plot")
+    ax = _new_axes(ax, (6.0, 3.6))
+    x = frame[param].to_numpy(dtype=float)
+    y = frame[metric].to_numpy(dtype=float)
+    colour = _BAR_COLOURS[len(ax.get_lines()) // 2 % len(_BAR_COLOURS)]
+    ax.plot(x, y, "o", color=colour, alpha=0.45, ms=5, label="_runs")
+    means = frame.groupby(param, sort=True)[metric].mean()
+    seeds = int(frame.groupby(param)[metric].size().max())
+    ax.plot(
+        means.index.to_numpy(dtype=float),
+        means.to_numpy(dtype=float),
+        "-",
+        color=colour,
+        lw=1.8,
+        label=label if label is not None else f"mean of {seeds} seeds",
+    )
+    ax.set_xlabel(param)
+    ax.set_ylabel(metric)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
 def _announcers(result: Result) -> list[tuple[float, str]]:
     ev = result.events
     rows = ev[ev["kind"] == "elected"]
@@ -289,6 +339,7 @@ def draw_topology(
     colours.update({"VIP": "#fdd0a2", "HAProxy": "#fdae6b", "client": "#eeeeee", "app": "#dadaeb"})
     edge_colours = {n: "#999999" for n in graph.nodes}
     legend: list[Line2D] = []
+    idle: list[tuple[str, str]] = []
     if result is not None:
         down = {str(n) for n in result.events.loc[result.events["kind"] == "node_down", "node"]}
         for name in down:
@@ -300,31 +351,39 @@ def draw_topology(
             legend.append(_marker("#9467bd", "takes over the VIP later (M3, M8)"))
         if down:
             legend.append(_marker("#bdbdbd", "powered off (NodeDown)", face=True))
+        # Only the announcer answers ARP for the VIP (M3): the other VIP edges carry nothing
+        # until a takeover.
+        announcers = {node for _, node in _announcers(result)}
+        idle = [("VIP", n) for n in scenario.node_names if n not in announcers]
     order = list(graph.nodes)
     nx.draw_networkx_nodes(
         graph,
         pos,
         ax=ax,
         nodelist=order,
-        node_size=2300,
+        node_size=_NODE_SIZE,
         node_shape="s",
         node_color=[colours[n] for n in order],
         edgecolors=[edge_colours[n] for n in order],
         linewidths=[3.0 if edge_colours[n] != "#999999" else 1.0 for n in order],
     )
-    nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=8)
-    solid = [e for e in graph.edges if e not in set(tunnel_edges)]
-    nx.draw_networkx_edges(graph, pos, edgelist=solid, ax=ax, node_size=2300, arrows=True)
-    nx.draw_networkx_edges(
-        graph, pos, edgelist=tunnel_edges, ax=ax, node_size=2300, style="dashed", alpha=0.5
-    )
+    nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=7.5)
+    solid = [e for e in graph.edges if e not in set(tunnel_edges) | set(idle)]
+    nx.draw_networkx_edges(graph, pos, edgelist=solid, ax=ax, node_size=_NODE_SIZE, arrows=True)
+    for edges, style, alpha in ((tunnel_edges, "dashed", 0.5), (idle, "dotted", 0.3)):
+        if edges:
+            nx.draw_networkx_edges(
+                graph, pos, edgelist=edges, ax=ax, node_size=_NODE_SIZE, style=style, alpha=alpha
+            )
     if tunnel_edges:
         legend.append(Line2D([], [], color="black", ls="--", alpha=0.5, label="via tunnel (N3)"))
+    if idle:
+        legend.append(Line2D([], [], color="black", ls=":", alpha=0.3, label="not announcing"))
     policy = scenario.external_traffic_policy
     ax.set_title(f"{scenario.name}: externalTrafficPolicy {policy}, announcer {scenario.announcer}")
     if legend:
         ax.legend(
-            handles=legend, loc="lower center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8
+            handles=legend, loc="lower center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8
         )
     ax.margins(x=0.08, y=0.15)
     ax.set_axis_off()

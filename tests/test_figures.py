@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
@@ -21,6 +22,7 @@ from sim.figures import (
     draw_topology,
     plot_load_spread,
     plot_reachability,
+    plot_sweep,
     plot_timeline,
     rate_limit_effect,
 )
@@ -156,6 +158,7 @@ def test_topology_marks_the_announcer_and_the_path(
     assert "announces the VIP at t = 0 (M3)" in labels
     assert "takes over the VIP later (M3, M8)" in labels
     assert "powered off (NodeDown)" in labels
+    assert "not announcing" in labels  # node-2 never held the VIP
 
 
 def test_topology_local_has_no_tunnel_edges() -> None:
@@ -192,3 +195,22 @@ def test_rate_limit_rejects_bad_arguments() -> None:
         rate_limit_effect(result, 0)
     with pytest.raises(ValueError, match="columns"):
         rate_limit_effect(result, 5, columns=("nope",))
+
+
+def test_sweep_plot_has_a_dot_per_run_and_a_mean_line() -> None:
+    frame = pd.DataFrame(
+        {
+            "probe_interval_s": [1.0, 1.0, 2.0, 2.0],
+            "seed": [0, 1, 0, 1],
+            "gap": [5.0, 7.0, 10.0, 12.0],
+        }
+    )
+    _, ax = plt.subplots()
+    plot_sweep(frame, "probe_interval_s", "gap", ax=ax)
+    dots, mean = ax.get_lines()
+    assert len(np.asarray(dots.get_xdata())) == 4
+    assert list(np.asarray(mean.get_ydata(), dtype=float)) == [6.0, 11.0]
+    assert mean.get_label() == "mean of 2 seeds"
+    assert ax.get_xlabel() == "probe_interval_s"
+    with pytest.raises(ValueError, match="nope"):
+        plot_sweep(frame, "nope")

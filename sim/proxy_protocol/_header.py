@@ -305,11 +305,11 @@ class _Lazy:
     """Data descriptor over a field's slot that builds the value on first read.
 
     ``IPv4Address(bytes)`` costs about 0.3 us, twice per header, and a :class:`TLV` about
-    0.2 us each: more than the rest of a v2 decode. A decoded header leaves the ``src_addr``,
-    ``dst_addr`` and ``tlvs`` slots set to :data:`PENDING` and keeps the validated raw bytes in ``_addr_raw`` /
-    ``_tlv_raw``; the first read builds the objects. Headers built through ``__init__``
-    always have the slots filled, so for them this is a plain slot read (through one Python
-    call, about 0.1 us).
+    0.2 us each: more than the rest of a v2 decode. A decoded header sets the ``src_addr``,
+    ``dst_addr`` and ``tlvs`` slots to :data:`PENDING` and keeps the validated raw bytes in
+    ``_addr_raw`` / ``_tlv_raw``; the first read builds the objects. Headers built through
+    ``__init__`` always have the slots filled, so for them this is a plain slot read (through
+    one Python call, about 0.1 us).
     """
 
     __slots__ = ("_build", "_get", "_set")

@@ -18,6 +18,7 @@ from ._types import (
     ADDRESS_BLOCK_SIZE,
     FAMILY_BY_VALUE,
     TLV_HEADER_SIZE,
+    UNIQUE_ID_MAX,
     UNIX_PATH_SIZE,
     V2_FIXED_SIZE,
     V2_SIGNATURE,
@@ -115,6 +116,12 @@ def walk_tlvs(data: bytes, pos: int, end: int, max_tlvs: int) -> None:
                 field="tlvs",
             )
         if type_ in _CHECKED_TYPES:
+            if type_ == 0x05:
+                if vend - vstart > UNIQUE_ID_MAX:  # inline: the common structured TLV
+                    check_tlv(type_, data[vstart:vend], index, vstart)
+                index += 1
+                pos = vend
+                continue
             if type_ == 0x03:
                 if crc_at >= 0:
                     raise ProxyProtocolError(
