@@ -9,7 +9,6 @@ BIN    := $(VENV)/bin
 OUT    ?= out
 
 export NO_MKDOCS_2_WARNING := 1
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: run test lint typecheck pytest docs docs-build lab bench clean venv

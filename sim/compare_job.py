@@ -135,8 +135,7 @@ def _write_figures(out: Path, table: pd.DataFrame, results: dict[str, Result]) -
 
     written = []
     drawings: tuple[tuple[str, Callable[[Any], None], tuple[float, float]], ...] = (
-        ("reachability.png", lambda ax: figures.plot_reachability(table, ax=ax), (9, 4.5)),
-        ("timeline.png", lambda ax: figures.plot_timeline(results, ax=ax), (11, 5)),
+        ("reachability.png", lambda ax: figures.plot_reachability(table, ax=ax), (9, 4.8)),
         ("load_spread.png", lambda ax: figures.plot_load_spread(results, ax=ax), (9, 4.5)),
     )
     for fname, draw, size in drawings:
@@ -146,4 +145,37 @@ def _write_figures(out: Path, table: pd.DataFrame, results: dict[str, Result]) -
         fig.savefig(out / fname, dpi=110)
         plt.close(fig)
         written.append(fname)
+
+    # One timeline per scenario, stacked on a shared time axis: seven lines in one plot hide
+    # each other (cluster, proxy_protocol and haproxy_http_xff nearly coincide).
+    fig, axes = plt.subplots(
+        len(results), 1, figsize=(12.5, 1.7 * len(results) + 1), sharex=True, squeeze=False
+    )
+    legend: dict[str, Any] = {}
+    for ax, (name, result) in zip(axes[:, 0], results.items(), strict=True):
+        figures.plot_timeline({name: result}, ax=ax)
+        handles, labels = ax.get_legend_handles_labels()
+        old = ax.get_legend()
+        if old is not None:
+            for handle, text in zip(old.legend_handles, old.get_texts(), strict=True):
+                if text.get_text() != name:
+                    legend.setdefault(text.get_text(), handle)
+            old.remove()
+        ax.set_title("")
+        ax.set_title(name, fontsize=9, loc="left")
+        ax.set_ylabel("ok %", fontsize=8)
+        if ax is not axes[-1, 0]:
+            ax.set_xlabel("")
+    fig.suptitle("Successful connections per second (%), with the control-plane events")
+    fig.legend(
+        list(legend.values()),
+        list(legend.keys()),
+        loc="center left",
+        bbox_to_anchor=(0.76, 0.5),
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0, 0.75, 0.97))
+    fig.savefig(out / "timeline.png", dpi=110)
+    plt.close(fig)
+    written.append("timeline.png")
     return written

@@ -417,7 +417,8 @@ class Explorer:
             "failure_node": w.Dropdown(options=[_NO_FAILURE, *nodes], description="NodeDown of"),
             "failure_at_s": w.FloatSlider(
                 min=0.0,
-                max=float(initial.duration_s) - 1.0,
+                # A failure at the very end of a run still fits (the slider would clamp it).
+                max=max(float(initial.duration_s) - 1.0, float(values["failure_at_s"])),
                 step=1.0,
                 description="at (s)",
                 continuous_update=False,

@@ -104,7 +104,8 @@ def plot_reachability(table: pd.DataFrame, ax: Axes | None = None) -> None:
         values = table[col].to_numpy(dtype=float)
         bars = ax.bar(x + (i - 0.5) * width, values, width, label=label, color=colour)
         ax.bar_label(bars, labels=[f"{v:.0f}" for v in values], fontsize=8, padding=2)
-    ax.set_xticks(x, labels)
+    # Long scenario names collide when horizontal: slant them.
+    ax.set_xticks(x, labels, rotation=20, ha="right")
     ax.set_ylim(0, 115)
     ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("% of connections")

@@ -245,3 +245,11 @@ def test_client_visibility_tells_the_fix_from_the_l7_alternative() -> None:
     assert table.loc["spoofed", "gateway DRA"] == 0.0
     assert table.loc["spoofed", "first XFF entry at app"] == 0.0
     assert table.loc["broken"].isna().all()
+
+
+def test_explorer_keeps_a_late_failure_time() -> None:
+    pytest.importorskip("ipywidgets")
+    late = replace(SHORT, failures=(sim.NodeDown(node="node-3", at_s=9.5),))
+    ex = Explorer(late)
+    assert ex.values()["failure_at_s"] == 9.5
+    assert ex.scenario is not None and ex.scenario.failures == late.failures
