@@ -74,7 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
 
-    print(f"# {platform.python_implementation()} {platform.python_version()}, simpy {simpy.__version__}")
+    impl, version = platform.python_implementation(), platform.python_version()
+    print(f"# {impl} {version}, simpy {simpy.__version__}")
     model(2_000)  # warm-up: imports, first-call caches
     rows = []
     for n in sizes:
@@ -87,7 +88,10 @@ def main() -> None:
             t, conns = model(n)
             secs = min(secs, t)
         rows.append((n, conns, secs, base))
-    header = f"{'target':>9} {'conns':>9} {'model s':>9} {'conn/s':>10} {'us/conn':>8} {'bare us':>8} {'x bare':>7} {'scale':>6}"
+    header = (
+        f"{'target':>9} {'conns':>9} {'model s':>9} {'conn/s':>10} {'us/conn':>8} "
+        f"{'bare us':>8} {'x bare':>7} {'scale':>6}"
+    )
     print(header)
     prev = None
     for n, conns, secs, base in rows:
@@ -103,7 +107,9 @@ def main() -> None:
     if last[0] == 1_000_000:
         verdict = "met" if last[2] < 60 else "NOT met"
         print(f"1M connections: {last[2]:.1f} s (target < 60 s: {verdict})")
-    print("scale = time for this row / time for the previous row (10x the connections; target <= 11)")
+    print(
+        "scale = time for this row / time for the previous row (10x the connections; target <= 11)"
+    )
     print("x bare = model cost per connection / bare SimPy cost per connection (target <= 10)")
 
 

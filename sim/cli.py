@@ -36,15 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from sim import cli_pp
+    from sim.cli_pp import register as register_pp
+    from sim.cli_sim import register as register_sim
 
-    cli_pp.register(sub)
-    try:
-        from sim import cli_sim
-    except ImportError:  # pragma: no cover - only while the simulator is being built
-        pass
-    else:
-        cli_sim.register(sub)
+    register_pp(sub)
+    register_sim(sub)
     return parser
 
 

@@ -229,17 +229,17 @@ def cmd_trace(args: argparse.Namespace) -> int:
     scenario = _scenario_from_args(args)
     hops = trace(scenario, conn_id=args.conn)
     print(f"# {scenario.name}: one connection, hop by hop")
-    for row in hops.itertuples(index=False):
-        print(f"\nhop {row.hop}  {row.element}")
-        print(f"  {row.src}  ->  {row.dst}")
-        if row.rewrite:
-            print(f"  rewrite: {row.rewrite}")
-        if row.proxy_header_hex:
-            print(
-                f"  PROXY header ({len(row.proxy_header_hex) // 2} bytes): {row.proxy_header_hex}"
-            )
-        if row.xff:
-            print(f"  X-Forwarded-For: {row.xff}")
+    for record in hops.to_dict("records"):
+        row = {str(k): str(v) for k, v in record.items()}
+        print(f"\nhop {row['hop']}  {row['element']}")
+        print(f"  {row['src']}  ->  {row['dst']}")
+        if row["rewrite"]:
+            print(f"  rewrite: {row['rewrite']}")
+        if row["proxy_header_hex"]:
+            size = len(row["proxy_header_hex"]) // 2
+            print(f"  PROXY header ({size} bytes): {row['proxy_header_hex']}")
+        if row["xff"]:
+            print(f"  X-Forwarded-For: {row['xff']}")
     return 0
 
 

@@ -154,7 +154,7 @@ def _write_figures(out: Path, table: pd.DataFrame, results: dict[str, Result]) -
     legend: dict[str, Any] = {}
     for ax, (name, result) in zip(axes[:, 0], results.items(), strict=True):
         figures.plot_timeline({name: result}, ax=ax)
-        handles, labels = ax.get_legend_handles_labels()
+        _handles, _labels = ax.get_legend_handles_labels()
         old = ax.get_legend()
         if old is not None:
             for handle, text in zip(old.legend_handles, old.get_texts(), strict=True):

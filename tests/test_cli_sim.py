@@ -19,7 +19,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, out, err
 
 
-def test_run_prints_summary_and_writes_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_run_prints_summary_and_writes_csv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     csv = tmp_path / "run.csv"
     status, out, err = run(
         capsys, "run", "proxy_protocol", "--set", "duration_s=5", "--seed", "3", "--out", str(csv)
@@ -32,9 +34,11 @@ def test_run_prints_summary_and_writes_csv(capsys: pytest.CaptureFixture[str], t
     assert (frame["app_remote_ip"] == frame["client_ip"]).all()
 
 
-def test_run_node_down_and_haproxy_field(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_run_node_down_and_haproxy_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     events = tmp_path / "events.csv"
-    status, out, err = run(
+    status, _out, err = run(
         capsys,
         "run",
         "cluster",
@@ -84,7 +88,7 @@ def test_run_list_params(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_arguments_exit_2_with_one_line(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    status, out, err = run(capsys, *argv)
+    status, _out, err = run(capsys, *argv)
     assert status == 2
     assert err.startswith("srcip-lab: error: ")
     assert message in err
@@ -113,7 +117,7 @@ def test_trace_proxy_protocol_shows_header_hex(capsys: pytest.CaptureFixture[str
 
 def test_sweep_prints_one_row_per_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     csv = tmp_path / "sweep.csv"
-    status, out, err = run(
+    status, _out, err = run(
         capsys,
         "sweep",
         "cluster",
