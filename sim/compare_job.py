@@ -103,8 +103,15 @@ def run_compare(
     table = table.assign(app_saw=[_app_saw(r) for r in results.values()])
     shown = table[[c for c in TABLE_COLUMNS if c in table.columns]].copy()
     shown.insert(1, "failure", shown["name"].map(failed))
+    shown = shown.round({"reachability_pct": 1, "client_ip_seen_pct": 1, "failover_gap_s": 1})
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(shown.to_string(index=False))
+    print(
+        "\nreachability_pct: connections that got their HTTP response; client_ip_seen_pct: of\n"
+        "those, the ones whose client address the app's sidecar reported correctly (the last\n"
+        "X-Forwarded-For entry, E9/I1); failover_gap_s: longest time without one successful new\n"
+        "connection; app_saw: what the app saw as the client. Columns: docs/reference/results.md"
+    )
     written = ["compare.csv", "connections.csv", "events.csv"]
     if figures:
         written += _write_figures(out, table, results)
@@ -120,7 +127,7 @@ def _app_saw(result: Result) -> str:
     real = ok["app_remote_ip"] == ok["client_ip"]
     if real.all():
         return "the client IP"
-    top = ok.loc[~real, "app_remote_ip"].value_counts().index[:2]
+    top = ok.loc[~real, "app_remote_ip"].value_counts().index[:3]
     text = ", ".join(str(ip) for ip in top)
     return f"client IP + {text}" if real.any() else text
 

@@ -34,6 +34,7 @@ __all__ = ["ControlPlane"]
 _POD = CONNECTION_COLUMNS.index("gateway_pod")
 _ENTRY = CONNECTION_COLUMNS.index("entry_node")
 _POD_NODE = CONNECTION_COLUMNS.index("gateway_node")
+_PATH = CONNECTION_COLUMNS.index("path")
 
 
 class ControlPlane:
@@ -63,10 +64,15 @@ class ControlPlane:
     def _break_in_flight(
         self, match: Callable[[tuple[Any, ...]], bool], outcome: str, reason: str
     ) -> None:
-        """Rewrite connections that are in flight now and ``match`` as failed (K14)."""
+        """Rewrite connections that are in flight now and ``match`` as failed (K14).
+
+        A reset behind HAProxy in ``mode http`` reaches the client as HAProxy's ``502`` (H7:
+        HAProxy, not the gateway, is the client's HTTP peer), as in the data plane.
+        """
         now = self.env.now
         rows = self.rec.connections
         horizon = now - self._max_service
+        http_mode = self.haproxy is not None and self.haproxy.config.mode == "http"
         i = len(rows) - 1
         while i >= 0 and rows[i][3] >= horizon:
             row = rows[i]
@@ -74,7 +80,10 @@ class ControlPlane:
                 t_end = (
                     now if outcome == "reset" else max(now, row[3] + self.scenario.client_timeout_s)
                 )
-                rows[i] = (*row[:4], t_end, outcome, reason, *row[7:])
+                seen = outcome
+                if outcome == "reset" and http_mode and row[_PATH] == "haproxy":
+                    seen = "http_502"
+                rows[i] = (*row[:4], t_end, seen, reason, *row[7:])
             i -= 1
 
     def _resync(self) -> None:

@@ -18,8 +18,11 @@ argument):
   Ready until the node lifecycle controller marks them, so for ``node_monitor_grace_period_s``
   some new connections still go to a dead pod (K15). The topology feeds updates after
   ``endpoint_update_delay_s``.
-* In-cluster callers (a pod sending to the VIP) are short-circuited on the caller's own node:
-  ``Cluster`` semantics over all Ready endpoints, without masquerade for pod sources (K2a, K3, K8).
+* In-cluster callers (a pod sending to the VIP) are short-circuited on the caller's own node
+  (K8) and always use all Ready endpoints, whatever the policy (K3). The LB IP rule jumps to the
+  Service's EXT chain, so with ``Cluster`` the caller is masqueraded like external traffic (the
+  mark comes first, K1; the source is the caller node's egress device, N1-N3), while with
+  ``Local`` pod sources skip the mark (K2a).
 
 Left out: terminating-endpoint fallback (K12), IPVS and nftables modes (K5, K16), NodePort and
 healthCheckNodePort traffic (K10, K11), host-network callers (K2b), session affinity, conntrack
@@ -96,8 +99,9 @@ class KubeProxy:
         """Verdict for a pod on any node sending to the VIP: short-circuited, Cluster semantics.
 
         kube-proxy matches the VIP in ``KUBE-SERVICES`` on the caller's node and DNATs it straight
-        to an endpoint, without masquerade for a pod source (K2a, K8); the policy does not apply
-        (K3).
+        to an endpoint (K8); the endpoint set does not depend on the policy (K3). Whether the
+        source is masqueraded does: with ``Cluster`` yes (K1), with ``Local`` not for a pod
+        source (K2a); the caller decides that from :attr:`local_policy`.
         """
         ready = self._ready
         if not ready:

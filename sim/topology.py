@@ -352,8 +352,10 @@ class Topology(ControlPlane):
         )
 
     def _connect_in_cluster(self, k: int, t: float, hops: HopList | None) -> tuple[Any, ...]:
-        # K8: kube-proxy on the caller's own node DNATs the VIP; no HAProxy, no ARP, no SNAT
-        # for a pod source (K2a).
+        # K8: kube-proxy on the caller's own node DNATs the VIP; no HAProxy, no ARP. The LB IP
+        # rule jumps to the Service's EXT chain: with Cluster its first rule marks every packet
+        # for masquerade, pod sources included (K1); with Local, pod sources go to the cluster
+        # policy chain without the mark (K2a, K3).
         live = self._live
         caller = live[int(self._u_caller[k] * len(live))] if live else 0
         cip = caller_pod_ip(caller)
@@ -369,20 +371,29 @@ class Topology(ControlPlane):
                 k, cip, cport, t, t, "refused", "reject_no_endpoints", "in_cluster", name
             )
         pod = self.pods[pod_index]
+        if self.kube_proxy.local_policy:
+            snat = ""
+            peer_ip = cip
+            what = "no SNAT for a pod source under Local (K2a, K3)"
+        else:
+            # K1: masqueraded like external traffic, to the caller node's egress device (N1-N3).
+            peer_ip = snat = self.nodes[caller].masquerade_ip(pod.node)
+            what = f"MASQUERADE to {snat} (Cluster marks pod sources too, K1, N3)"
         if hops is not None:
             hops.append(
                 hop(
                     f"{name} kube-proxy",
-                    cip,
+                    peer_ip,
                     cport,
                     pod.ip,
                     8080,
-                    f"DNAT VIP -> {pod.name} (short-circuit on the caller's node, K8); "
-                    "no SNAT for a pod source (K2a)",
+                    f"DNAT VIP -> {pod.name} (short-circuit on the caller's node, K8); {what}",
                     data,
                 )
             )
-        return self._deliver(k, t, cip, cport, "in_cluster", name, pod, cip, cport, "", data, hops)
+        return self._deliver(
+            k, t, cip, cport, "in_cluster", name, pod, peer_ip, cport, snat, data, hops
+        )
 
     def _deliver(
         self,

@@ -8,11 +8,9 @@ more and calls again), or raises :class:`ProxyProtocolError`. Nothing else ever 
 from __future__ import annotations
 
 import re
-import struct
 
-from ._header import PENDING, HeaderBuilder, ProxyHeader
-from ._types import V1_MAX_LINE, V1_PREFIX, V2_FIXED_SIZE, V2_MAX_HEADER, V2_SIGNATURE, Command
-from ._types import Family as _Family
+from ._header import ProxyHeader, set_wire
+from ._types import V1_MAX_LINE, V1_PREFIX, V2_FIXED_SIZE, V2_MAX_HEADER, V2_SIGNATURE
 from ._types import ProxyProtocolError as _Error
 from ._v1 import decode_v1, encode_v1
 from ._v2 import decode_v2, encode_v2
@@ -24,16 +22,22 @@ DEFAULT_MAX_TLVS = 0xFFFF // 3
 # Fast paths for the two headers HAProxy sends for every proxied IPv4 connection (FACTS H1,
 # H3): v2 PROXY/TCP4 without TLVs (28 bytes) and the v1 TCP4 line. Anything else, and any
 # error, goes through the general decoders, which give the precise error messages.
-_V2_TCP4 = struct.Struct("!12sI8sHH").unpack_from
+# §2.2: signature, ver/cmd 0x21 (v2 PROXY), family 0x11 (TCP4), length 12 (the block alone).
+_V2_TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"
+# §2.1: the canonical TCP4 line: decimal octets 0..255 and ports 0..65535, without leading
+# zeros, single spaces, CRLF. ASCII classes only ([0-9], never \d). Matching it is the whole
+# validation; anything it rejects goes to decode_v1 for the precise error.
 _OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = _OCTET + rb"(?:\." + _OCTET + rb"){3}"
-_PORT = rb"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+_PORT = (
+    rb"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}"
+    rb"|[1-9][0-9]{0,3}|0)"
+)
 _V1_TCP4_LINE = re.compile(
-    rb"PROXY TCP4 (" + _IPV4 + rb") (" + _IPV4 + rb") " + _PORT + rb" " + _PORT + rb"\r\n"
+    rb"PROXY TCP4 " + _IPV4 + rb" " + _IPV4 + rb" " + _PORT + rb" " + _PORT + rb"\r\n"
 ).match
 _new = object.__new__
-_PROXY = Command.PROXY
-_TCP4 = _Family.TCP4
+_set_wire = set_wire
 
 
 def _as_bytes(data: object) -> bytes:
@@ -118,44 +122,30 @@ def decode(
     # Literals, not the named constants: this runs for every connection (V2_MAX_HEADER, ...).
     if max_v2_header_size != 65551 or max_v1_line_size != 107 or max_tlvs != 21845:
         _check_limits(max_v2_header_size, max_v1_line_size, max_tlvs)
-    h: HeaderBuilder
     if allow_v2:
-        # One unpack reads the signature, ver/cmd+family+length as one int and the block.
-        try:
-            sig, fixed, raw, sport, dport = _V2_TCP4(buf)
-        except struct.error:  # shorter than 28 bytes: the general decoder sorts it out
-            fixed = 0
-        if fixed == 0x2111000C and sig == V2_SIGNATURE and max_v2_header_size >= 28:
-            h = _new(HeaderBuilder)
-            h._addr_raw = raw
-            h.src_addr = h.dst_addr = PENDING
-            h.src_port = sport
-            h.dst_port = dport
-            h.version = 2
-            h.command = _PROXY
-            h.family = _TCP4
-            h.tlvs = ()
-            h._tlv_raw = None
-            h.__class__ = ProxyHeader  # type: ignore[assignment]  # see HeaderBuilder
-            return h, 28  # type: ignore[return-value]
+        # The 16 fixed bytes of v2 PROXY/TCP4 without TLVs (length 12) validate the whole
+        # header: the address block has no invalid values. Fields are built on first read.
+        if buf[:16] == _V2_TCP4_HEAD and max_v2_header_size >= 28:
+            n = len(buf)
+            if n == 28:
+                wire = buf
+            elif n > 28:
+                wire = buf[:28]  # keep only the header, not the caller's stream
+            else:
+                return None  # a valid prefix: the address block is still to come
+            h = _new(ProxyHeader)
+            _set_wire(h, wire)
+            return h, 28
         if buf[:12] == V2_SIGNATURE:
             return decode_v2(buf, len(buf), max_v2_header_size, max_tlvs)
     if allow_v1:
         m = _V1_TCP4_LINE(buf)
-        if m is not None and m.end() <= max_v1_line_size:
-            src, dst, sport_text, dport_text = m.groups()
-            h = _new(HeaderBuilder)
-            h._addr_raw = (src, dst)
-            h.src_addr = h.dst_addr = PENDING
-            h.src_port = int(sport_text)
-            h.dst_port = int(dport_text)
-            h.version = 1
-            h.command = _PROXY
-            h.family = _TCP4
-            h.tlvs = ()
-            h._tlv_raw = None
-            h.__class__ = ProxyHeader  # type: ignore[assignment]  # see HeaderBuilder
-            return h, m.end()  # type: ignore[return-value]
+        if m is not None:
+            end = m.end()
+            if end <= max_v1_line_size:
+                h = _new(ProxyHeader)
+                _set_wire(h, buf if len(buf) == end else buf[:end])
+                return h, end
         if buf[:6] == V1_PREFIX:
             return decode_v1(buf, len(buf), max_v1_line_size)
     _undetermined(buf, allow_v1, allow_v2)

@@ -2,19 +2,20 @@
 
 A frozen, slotted, keyword-only dataclass that validates itself on construction (house style,
 like h11's events). Decoding is hot (every connection through the simulated HAProxy and gateway,
-and a real server's accept path), so the decoder does not go through ``__init__``: it fills a
-layout-twin object and switches its ``__class__`` (see :class:`HeaderBuilder`), and it leaves
-the address objects and TLVs unbuilt until someone reads them (:class:`_Lazy`). The decoder has
-already checked every byte it stores, so skipping ``__post_init__`` loses no validation.
+and a real server's accept path), so the decoder does not go through ``__init__``: for the
+common headers it stores only the validated header bytes and the fields are built on first read
+(see ``_lazy``); the rare eager forms fill a layout-twin object and switch its ``__class__``
+(see :class:`HeaderBuilder`). The decoder has already checked every byte, so skipping
+``__post_init__`` loses no validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any
 
+from ._lazy import install as install_lazy_fields
 from ._tlv import SSLInfo, aws_vpce_id, azure_link_id, check_tlv, gcp_psc_connection_id, parse_ssl
 from ._types import (
     ADDRESS_BLOCK_SIZE,
@@ -27,13 +28,9 @@ from ._types import (
     Family,
     ProxyProtocolError,
     TLVType,
-    new_tlv,
 )
 
 Address = IPv4Address | IPv6Address | str | None
-# What the decoder stores instead of address objects: the raw v2 address bytes (src + dst,
-# 8 or 32 bytes) or the two already-validated v1 IPv4 text tokens.
-_RawAddresses = bytes | tuple[bytes, bytes] | None
 
 
 def _err(name: str, message: str) -> ProxyProtocolError:
@@ -75,8 +72,8 @@ class ProxyHeader:
     src_port: int | None = None
     dst_port: int | None = None
     tlvs: tuple[TLV, ...] = ()
-    _addr_raw: _RawAddresses = field(default=None, init=False, repr=False, compare=False)
-    _tlv_raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    # The validated wire bytes of a decoded header whose fields are built lazily (see _lazy).
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         setattr_ = object.__setattr__
@@ -259,94 +256,19 @@ class ProxyHeader:
         return None if value is None else gcp_psc_connection_id(value)
 
 
-_SLOT = {name: ProxyHeader.__dict__[name] for name in ProxyHeader.__slots__}
-# Marks a slot whose value the decoder left for the first read to build (see _Lazy). A
-# sentinel, not an empty slot: raising and catching AttributeError costs about 1 us.
-PENDING: Any = object()
-_ADDR_RAW = _SLOT["_addr_raw"]
-_TLV_RAW = _SLOT["_tlv_raw"]
-
-
-def _materialize_addresses(header: ProxyHeader) -> None:
-    """Build the address objects a decoder left as raw bytes or text."""
-    raw = _ADDR_RAW.__get__(header, ProxyHeader)
-    src: Address
-    dst: Address
-    if raw.__class__ is tuple:  # v1 TCP4 tokens, already matched by the canonical regex
-        # IPv4Address(str) re-parses the text (1.8 us); the octets are known to be canonical.
-        a, b, c, d = raw[0].split(b".")
-        src = IPv4Address(bytes((int(a), int(b), int(c), int(d))))
-        a, b, c, d = raw[1].split(b".")
-        dst = IPv4Address(bytes((int(a), int(b), int(c), int(d))))
-    elif len(raw) == 8:
-        src, dst = IPv4Address(raw[:4]), IPv4Address(raw[4:])
-    else:
-        src, dst = IPv6Address(raw[:16]), IPv6Address(raw[16:])
-    _SLOT["src_addr"].__set__(header, src)
-    _SLOT["dst_addr"].__set__(header, dst)
-    _ADDR_RAW.__set__(header, None)
-
-
-def _materialize_tlvs(header: ProxyHeader) -> None:
-    """Split the TLV bytes a decoder has already validated into :class:`TLV` objects."""
-    raw = _TLV_RAW.__get__(header, ProxyHeader)
-    out = []
-    pos = 0
-    end = len(raw)
-    while pos < end:
-        vend = pos + TLV_HEADER_SIZE + ((raw[pos + 1] << 8) | raw[pos + 2])
-        out.append(new_tlv(raw[pos], raw[pos + TLV_HEADER_SIZE : vend]))
-        pos = vend
-    _SLOT["tlvs"].__set__(header, tuple(out))
-    _TLV_RAW.__set__(header, None)
-
-
-class _Lazy:
-    """Data descriptor over a field's slot that builds the value on first read.
-
-    ``IPv4Address(bytes)`` costs about 0.3 us, twice per header, and a :class:`TLV` about
-    0.2 us each: more than the rest of a v2 decode. A decoded header sets the ``src_addr``,
-    ``dst_addr`` and ``tlvs`` slots to :data:`PENDING` and keeps the validated raw bytes in
-    ``_addr_raw`` / ``_tlv_raw``; the first read builds the objects. Headers built through
-    ``__init__`` always have the slots filled, so for them this is a plain slot read (through
-    one Python call, about 0.1 us).
-    """
-
-    __slots__ = ("_build", "_get", "_set")
-
-    def __init__(self, member: Any, build: Callable[[ProxyHeader], None]) -> None:
-        self._get = member.__get__
-        self._set = member.__set__
-        self._build = build
-
-    def __get__(self, obj: ProxyHeader | None, objtype: type | None = None) -> Any:
-        if obj is None:
-            return self
-        value = self._get(obj, objtype)
-        if value is PENDING:
-            self._build(obj)
-            value = self._get(obj, objtype)
-        return value
-
-    def __set__(self, obj: ProxyHeader, value: object) -> None:
-        self._set(obj, value)
-
-
-for _name, _build in (
-    ("src_addr", _materialize_addresses),
-    ("dst_addr", _materialize_addresses),
-    ("tlvs", _materialize_tlvs),
-):
-    type.__setattr__(ProxyHeader, _name, _Lazy(_SLOT[_name], _build))
+# Decoded headers get their fields built on first read (see _lazy); the decoder stores the
+# validated header bytes with this setter and nothing else.
+set_wire = install_lazy_fields(ProxyHeader)
 
 
 class HeaderBuilder:
     """Layout twin of :class:`ProxyHeader` (same ``__slots__``) for the decoder's fast path.
 
-    The decoder sets the fields with plain attribute stores and then assigns ``__class__ =
-    ProxyHeader``, which CPython allows between classes with identical slot layouts. Measured
-    on the benchmark machine: about 0.2 us instead of 0.45 us for eight slot-descriptor
-    ``__set__`` calls, and 2 us through the validating ``__init__``.
+    Used for the headers decoded eagerly (v1 TCP6 and UNKNOWN): the decoder sets the fields with
+    plain attribute stores and then assigns ``__class__ = ProxyHeader``, which CPython allows
+    between classes with identical slot layouts. Measured on the benchmark machine: about
+    0.2 us instead of 0.45 us for eight slot-descriptor ``__set__`` calls, and 2 us through
+    the validating ``__init__``.
     """
 
     __slots__ = ProxyHeader.__slots__
@@ -358,8 +280,7 @@ class HeaderBuilder:
     src_port: int | None
     dst_port: int | None
     tlvs: tuple[TLV, ...]
-    _addr_raw: _RawAddresses
-    _tlv_raw: bytes | None
+    _wire: bytes | None
 
 
 if list(HeaderBuilder.__slots__) != list(ProxyHeader.__slots__):  # pragma: no cover

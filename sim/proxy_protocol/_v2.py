@@ -12,7 +12,7 @@ from typing import Any
 
 from crc32c import crc32c
 
-from ._header import PENDING, HeaderBuilder, ProxyHeader
+from ._header import ProxyHeader, set_wire
 from ._tlv import check_tlv
 from ._types import (
     ADDRESS_BLOCK_SIZE,
@@ -39,6 +39,13 @@ _CHECKED_TYPES = frozenset({0x03, 0x05, 0x20})
 _PROXY = Command.PROXY
 _LOCAL = Command.LOCAL
 _new = object.__new__
+# §2.2: the valid (version/command byte, family byte) pairs and the address block size each
+# announces; version 2 only, command LOCAL (0x20) or PROXY (0x21).
+_BLOCK_BY_VER_CMD_FAM = {
+    (ver_cmd << 8) | fam: size
+    for ver_cmd in (0x20, 0x21)
+    for fam, size in ADDRESS_BLOCK_SIZE.items()
+}
 
 
 def _bad_ver_cmd(byte: int) -> ProxyProtocolError:
@@ -149,21 +156,29 @@ def _verify_crc32c(data: bytes, end: int, crc_at: int) -> None:
         )
 
 
+def _bad_ver_cmd_or_family(ver_cmd: int, fam: int) -> ProxyProtocolError:
+    # The same order as the bytes: a bad version/command is reported before a bad family.
+    if ver_cmd not in (0x20, 0x21):
+        return _bad_ver_cmd(ver_cmd)
+    return _bad_family(fam)
+
+
 def decode_v2(data: bytes, n: int, max_size: int, max_tlvs: int) -> tuple[ProxyHeader, int] | None:
-    """Decode a v2 header; ``data`` starts with the full 12-byte signature."""
+    """Decode a v2 header; ``data`` starts with the full 12-byte signature.
+
+    Every byte is checked here; the fields are built on first read from the header bytes
+    (see ``_lazy``), so a valid header costs one slice and one object.
+    """
     if n < V2_FIXED_SIZE:
         check_partial_fixed(data, n)
         return None
-    ver_cmd, fam, length = _FIXED.unpack_from(data, 12)
-    if ver_cmd == 0x21:
-        command = _PROXY
-    elif ver_cmd == 0x20:
-        command = _LOCAL
-    else:
-        raise _bad_ver_cmd(ver_cmd)
-    family = FAMILY_BY_VALUE.get(fam)
-    if family is None:
-        raise _bad_family(fam)
+    ver_cmd = data[12]
+    fam = data[13]
+    # One look-up validates the version nibble, the command and the family together.
+    block = _BLOCK_BY_VER_CMD_FAM.get((ver_cmd << 8) | fam)
+    if block is None:
+        raise _bad_ver_cmd_or_family(ver_cmd, fam)
+    length = (data[14] << 8) | data[15]
     end = V2_FIXED_SIZE + length
     if end > max_size:
         raise ProxyProtocolError(
@@ -171,52 +186,57 @@ def decode_v2(data: bytes, n: int, max_size: int, max_tlvs: int) -> tuple[ProxyH
             offset=14,
             field="length",
         )
-    block = ADDRESS_BLOCK_SIZE[fam]
     if length < block:
         # A LOCAL header may omit the address block altogether (§2.2: "When a sender presents
         # a LOCAL connection, it should not present any address so it sets this field to
         # zero"); anything else shorter than the family's block contradicts the family.
-        if command is _PROXY or length:
+        if ver_cmd == 0x21 or length:
             raise ProxyProtocolError(
-                f"length: {length} is shorter than the {block}-byte {family.name} address block",
+                f"length: {length} is shorter than the {block}-byte "
+                f"{FAMILY_BY_VALUE[fam].name} address block",
                 offset=14,
                 field="length",
             )
         block = 0
     if n < end:
         return None
-    h = _new(HeaderBuilder)
-    h.version = 2
-    h.command = command
-    h.family = family
-    if command is _PROXY and block:
-        if block == 12:
-            h._addr_raw = data[16:24]  # addresses and TLVs are built lazily (_header._Lazy)
-            h.src_addr = h.dst_addr = PENDING
-            h.src_port, h.dst_port = _PORTS.unpack_from(data, 24)
-        elif block == 36:
-            h._addr_raw = data[16:48]
-            h.src_addr = h.dst_addr = PENDING
-            h.src_port, h.dst_port = _PORTS.unpack_from(data, 48)
-        else:
-            h._addr_raw = None
-            h.src_addr = _unix_path(data, 16, "src_addr")
-            h.dst_addr = _unix_path(data, 16 + UNIX_PATH_SIZE, "dst_addr")
-            h.src_port = h.dst_port = None
-    else:
-        # LOCAL: "discard the protocol block including the family" (§2.2, FACTS E3);
-        # UNSPEC: "the receiver should ignore address information".
-        h._addr_raw = h.src_addr = h.dst_addr = h.src_port = h.dst_port = None
+    if block == 2 * UNIX_PATH_SIZE and ver_cmd == 0x21:
+        _unix_path(data, 16, "src_addr")  # only checks: the str is built on first read
+        _unix_path(data, 16 + UNIX_PATH_SIZE, "dst_addr")
     pos = V2_FIXED_SIZE + block
     if pos < end:
-        walk_tlvs(data, pos, end, max_tlvs)
-        h._tlv_raw = data[pos:end]
-        h.tlvs = PENDING
-    else:
-        h._tlv_raw = None
-        h.tlvs = ()
-    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
-    return h, end  # type: ignore[return-value]
+        # The tight scan below only detects that something is wrong; walk_tlvs, which checks
+        # the TLVs one by one in wire order, then raises the precise error. Reading one byte
+        # past ``data`` (a TLV header cut by the end of the buffer) is such a case too.
+        start = pos
+        count = 0
+        crc_at = 0
+        precise = False
+        try:
+            while pos < end:
+                type_ = data[pos]
+                vstart = pos + TLV_HEADER_SIZE
+                pos = vstart + ((data[pos + 1] << 8) | data[pos + 2])
+                count += 1
+                if type_ in _CHECKED_TYPES:
+                    if type_ == 0x05:  # §2.2.5: UNIQUE_ID is at most 128 bytes
+                        if pos - vstart > UNIQUE_ID_MAX:
+                            precise = True
+                    elif type_ == 0x03:  # §2.2.3: one 4-byte CRC32C
+                        if crc_at or pos - vstart != 4:
+                            precise = True
+                        crc_at = vstart
+                    else:  # SSL (§2.2.6): sub-TLV structure, rare: checked by walk_tlvs
+                        precise = True
+        except IndexError:
+            precise = True
+        if precise or pos != end or count > max_tlvs:
+            walk_tlvs(data, start, end, max_tlvs)  # raises, or checks an SSL TLV + the CRC
+        elif crc_at:
+            _verify_crc32c(data, end, crc_at)
+    h = _new(ProxyHeader)
+    set_wire(h, data if n == end else data[:end])
+    return h, end
 
 
 def _address_block(h: ProxyHeader) -> bytes:

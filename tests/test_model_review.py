@@ -1,0 +1,339 @@
+"""Review of the model against FACTS.md: edge cases and facts a naive simulator gets wrong.
+
+Each test names the fact IDs it checks. Runs are short (a few seconds of simulated time at a
+modest rate) so the whole file stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim import presets
+from sim.addresses import node_ip, tunnel_ip
+from sim.memberlist import suspicion_timeouts
+from sim.results import OUTCOMES
+
+SHORT = {"duration_s": 4.0, "rate_per_s": 50.0}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ip(name: str, kind: str) -> str:
+    index = int(name.removeprefix("node-")) - 1
+    return node_ip(index) if kind == "node" else tunnel_ip(index)
+
+
+# --------------------------------------------------------------- in-cluster callers (K1-K3, K8)
+
+
+def test_in_cluster_callers_under_cluster_are_masqueraded_by_their_node() -> None:
+    # K1: the LB IP rule jumps to KUBE-EXT, whose first rule under Cluster marks *every* packet
+    # for masquerade, pod sources included; the source is the caller node's egress device (N3).
+    sc = replace(presets.cluster, in_cluster_share=0.5, **SHORT)
+    conns = sim.simulate(sc).connections
+    inside = conns[conns["path"] == "in_cluster"]
+    assert len(inside) > 20 and (inside["outcome"] == "ok").all()
+    same = inside["entry_node"] == inside["gateway_node"]
+    assert same.any() and (~same).any()
+    expected = [
+        _ip(entry, "node" if entry == gw_node else "tunnel")
+        for entry, gw_node in zip(inside["entry_node"], inside["gateway_node"], strict=True)
+    ]
+    assert list(inside["snat_ip"]) == expected
+    assert (inside["gateway_direct_ip"] == inside["snat_ip"]).all()
+    assert (inside["app_remote_ip"] == inside["snat_ip"]).all()  # E9: last XFF entry
+    assert (inside["app_remote_ip"] != inside["client_ip"]).all()
+    hops = sim.trace(sc, conn_id=int(inside["conn_id"].iloc[0]))
+    assert "MASQUERADE" in hops["rewrite"].iloc[1] and "K1" in hops["rewrite"].iloc[1]
+    assert hops["src"].iloc[1].startswith(inside["snat_ip"].iloc[0] + ":")
+
+
+@pytest.mark.parametrize("announcer", ["metallb", "naive"])
+def test_in_cluster_callers_under_local_get_cluster_semantics(announcer: str) -> None:
+    # K3: "traffic sent to ... LoadBalancer IP from within the cluster will always get Cluster
+    # semantics": every Ready endpoint, no DROP, even where external traffic is dropped (naive).
+    # K2a: and without masquerade for a pod source.
+    sc = replace(presets.local, announcer=announcer, in_cluster_share=0.5, **SHORT)
+    conns = sim.simulate(sc).connections
+    inside = conns[conns["path"] == "in_cluster"]
+    outside = conns[conns["path"] == "direct"]
+    assert (inside["outcome"] == "ok").all()
+    assert set(inside["gateway_pod"]) == {"gw-1", "gw-2"}
+    assert (inside["snat_ip"] == "").all()
+    assert (inside["app_remote_ip"] == inside["client_ip"]).all()
+    if announcer == "metallb":  # M3, M6: external traffic reaches only node-3's pod
+        assert set(outside["gateway_pod"]) == {"gw-2"}
+    else:  # M16, K6: the naive announcer's node-1 has no pod: every external SYN is dropped
+        assert set(outside["reason"]) == {"drop_no_local_endpoint"}
+
+
+# -------------------------------------------------------------------------- topology edge cases
+
+
+def test_single_node_outage_is_never_detected_and_recovers() -> None:
+    # M8: with one member nobody is left to probe it, so the VIP never moves; the clients time
+    # out against the dead node (dead_node) and, once it is back, the restarting pod is first
+    # not Ready (REJECT, K6) and then serves again.
+    sc = sim.Scenario(
+        nodes=1,
+        gateway_nodes=("node-1",),
+        duration_s=30.0,
+        rate_per_s=40.0,
+        failures=(sim.NodeDown(node="node-1", at_s=5.0, up_at_s=15.0),),
+    )
+    result = sim.simulate(sc)
+    kinds = set(result.events["kind"])
+    assert "memberlist_dead" not in kinds and "memberlist_suspect" not in kinds
+    conns = result.connections
+    during = conns[conns["t_start"].between(5.0, 15.0, inclusive="neither")]
+    assert set(during["reason"]) == {"dead_node"}
+    ready_seen = 15.0 + sc.pod_start_s + sc.endpoint_update_delay_s
+    assert (conns.loc[conns["t_start"] > ready_seen, "outcome"] == "ok").all()
+    before = conns[conns["t_start"] < 5.0]
+    assert set(before["reason"]) <= {"", "node_down_in_flight"}  # K14: in flight at 5 s
+    assert (before["outcome"] == "ok").sum() > 100
+    summary = result.summary()
+    failed = sum(v for k, v in summary.items() if k.startswith("failed_"))
+    assert summary["connections"] == summary["ok"] + failed
+
+
+@pytest.mark.parametrize(
+    ("gateway_nodes", "snat_kind"), [(("node-3", "node-3"), "node"), (("node-1", "node-1"), "tunnel")]
+)
+def test_all_replicas_on_one_node(gateway_nodes: tuple[str, ...], snat_kind: str) -> None:
+    # node-3 announces under Cluster (hash order, M3). Replicas on the announcer: every
+    # connection is masqueraded to its node IP (K1 still applies, N3); replicas elsewhere:
+    # always its tunnel IP (N3). Under Local, MetalLB follows the pods (M3) and keeps the client.
+    cluster = sim.simulate(replace(presets.cluster, gateway_nodes=gateway_nodes, **SHORT))
+    conns = cluster.connections
+    assert (conns["outcome"] == "ok").all() and set(conns["entry_node"]) == {"node-3"}
+    assert set(conns["snat_ip"]) == {_ip("node-3", snat_kind)}
+    local = sim.simulate(replace(presets.local, gateway_nodes=gateway_nodes, **SHORT))
+    conns = local.connections
+    assert (conns["outcome"] == "ok").all()
+    assert set(conns["entry_node"]) == {gateway_nodes[0]}
+    assert local.summary()["client_ip_seen_pct"] == 100.0
+
+
+def test_local_node_back_up_takes_the_vip_back_only_with_a_ready_pod() -> None:
+    # M5: the returning node sorts first again, but under Local it is only a candidate once its
+    # restarted pod is Ready in the EndpointSlice the speakers see (M3, M4), not at rejoin.
+    sc = replace(
+        presets.local,
+        duration_s=40.0,
+        rate_per_s=20.0,
+        failures=(sim.NodeDown(node="node-3", at_s=5.0, up_at_s=20.0),),
+    )
+    events = sim.simulate(sc).events
+    elected = events[events["kind"] == "elected"]
+    assert list(elected["node"]) == ["node-3", "node-2", "node-3"]
+    join = events.loc[events["kind"] == "memberlist_join", "t"].iloc[0]
+    assert join == pytest.approx(20.0 + sc.pod_start_s)
+    back = elected["t"].iloc[-1]
+    assert back == pytest.approx(20.0 + sc.pod_start_s + sc.endpoint_update_delay_s)
+    assert back > join
+
+
+@pytest.mark.parametrize("kind", ["delete", "move"])
+def test_local_pod_change_reelects_after_the_endpoint_update_delay(kind: str) -> None:
+    failure: sim.DeletePod | sim.MovePod
+    if kind == "delete":
+        failure = sim.DeletePod(pod="gw-2", at_s=5.0)
+    else:
+        failure = sim.MovePod(pod="gw-2", to_node="node-1", at_s=5.0)
+    sc = replace(presets.local, duration_s=20.0, rate_per_s=40.0, failures=(failure,))
+    result = sim.simulate(sc)
+    elected = result.events[result.events["kind"] == "elected"]
+    delay = sc.endpoint_update_delay_s
+    ready_seen = 5.0 + sc.pod_start_s + delay
+    # The speakers see gw-2 leave `delay` later and move the VIP to node-2 (gw-1); when the
+    # replacement is seen Ready, the hash order (node-3, node-1, node-2) takes it back (M3).
+    assert list(elected["t"].round(9)) == [0.0, 5.0 + delay, ready_seen]
+    assert list(elected["node"]) == ["node-3", "node-2", "node-3" if kind == "delete" else "node-1"]
+    conns = result.connections
+    window = conns[conns["t_start"].between(5.0, 5.0 + delay, inclusive="neither")]
+    assert len(window) > 0 and set(window["reason"]) == {"pod_gone"}
+    assert (conns.loc[conns["t_start"] > 5.0 + delay, "outcome"] == "ok").all()
+
+
+# ------------------------------------------------------------------------------ HAProxy (H5, H7)
+
+
+def test_haproxy_http_mode_turns_backend_failures_into_http_errors() -> None:
+    # mode http: HAProxy is the client's HTTP peer (H7), so a gateway that closes the
+    # connection (E5) or a pod deleted mid-request is a 502, and no server a 503 (H5).
+    base = replace(presets.haproxy_http_xff, num_trusted_proxies=0)
+    missing = sim.simulate(replace(base, gateway_proxy_protocol=True, **SHORT)).connections
+    assert set(missing["outcome"]) == {"http_502"}
+    assert set(missing["reason"]) == {"proxy_header_missing"}
+    deleted = replace(
+        base,
+        duration_s=10.0,
+        rate_per_s=200.0,
+        request_time_s=0.5,
+        failures=(sim.DeletePod(pod="gw-2", at_s=5.0),),
+    )
+    conns = sim.simulate(deleted).connections
+    broken = conns[conns["reason"] == "pod_deleted_in_flight"]
+    assert len(broken) > 0 and set(broken["outcome"]) == {"http_502"}
+    assert (broken["t_end"] == 5.0).all()
+    tcp = replace(deleted, haproxy=sim.HAProxyConfig(mode="tcp"))
+    conns = sim.simulate(tcp).connections
+    broken = conns[conns["reason"] == "pod_deleted_in_flight"]
+    assert len(broken) > 0 and set(broken["outcome"]) == {"reset"}
+    down = replace(
+        base,
+        duration_s=30.0,
+        rate_per_s=20.0,
+        failures=(
+            sim.NodeDown(node="node-2", at_s=3.0, up_at_s=20.0),
+            sim.NodeDown(node="node-3", at_s=3.0, up_at_s=20.0),
+        ),
+    )
+    conns = sim.simulate(down).connections
+    failed = conns[conns["outcome"] != "ok"]
+    assert "http_503" in set(failed["outcome"])
+    assert set(failed["outcome"]) <= {"timeout", "http_502", "http_503"}  # never reset/refused
+
+
+def test_client_xff_survives_leftmost_through_haproxy_http() -> None:
+    # H7: HAProxy keeps the client's own X-Forwarded-For line and appends its view after it;
+    # the gateway with numTrustedProxies 1 trusts HAProxy's entry (I4, E9) and appends its peer,
+    # the SNAT address (E8, C4).
+    sc = replace(presets.haproxy_http_xff, client_xff="6.6.6.6", **SHORT)
+    conns = sim.simulate(sc).connections
+    assert (conns["outcome"] == "ok").all()
+    expected = "6.6.6.6," + conns["client_ip"] + "," + conns["snat_ip"]
+    assert (conns["xff_at_app"] == expected).all()
+    assert (conns["gateway_client_ip"] == conns["client_ip"]).all()
+    assert (conns["app_remote_ip"] == conns["snat_ip"]).all()
+    two = sim.simulate(replace(sc, num_trusted_proxies=2)).connections  # I5: spoofable
+    assert (two["gateway_client_ip"] == "6.6.6.6").all()
+
+
+@pytest.mark.parametrize(
+    ("preset", "trusted"), [("haproxy_http_xff", 3), ("haproxy_http_xff", 9), ("proxy_protocol", 2)]
+)
+def test_more_trusted_proxies_than_xff_entries_falls_back_to_the_peer(
+    preset: str, trusted: int
+) -> None:
+    # E9: with use_remote_address=true and N greater than the number of incoming XFF entries,
+    # the trusted address falls back to the connection's remote address: the L4 peer (the SNAT
+    # address) in mode http, the PROXY source (the client) behind send-proxy-v2.
+    sc = replace(presets.get(preset), client_xff="6.6.6.6", num_trusted_proxies=trusted, **SHORT)
+    conns = sim.simulate(sc).connections
+    assert (conns["outcome"] == "ok").all()
+    remote = conns["snat_ip"] if preset == "haproxy_http_xff" else conns["client_ip"]
+    assert (conns["gateway_client_ip"] == remote).all()
+    assert (conns["x_envoy_external_address"] == remote).all()
+
+
+# ----------------------------------------------------------- conservation and determinism
+
+
+def _every_failure(name: str) -> sim.Scenario:
+    return replace(
+        presets.get(name),
+        seed=5,
+        duration_s=30.0,
+        rate_per_s=40.0,
+        request_time_s=0.2,
+        in_cluster_share=0.1,
+        node_monitor_grace_period_s=8.0,
+        pod_eviction_timeout_s=4.0,
+        failures=(
+            sim.NodeDown(node="node-3", at_s=4.0),  # no up: NotReady at 12 s, evicted at 16 s
+            sim.DeletePod(pod="gw-1", at_s=6.0),
+            sim.MovePod(pod="gw-1", to_node="node-1", at_s=20.0),
+            sim.NodeDown(node="node-1", at_s=24.0, up_at_s=27.0),
+        ),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_conservation_with_every_failure_type(name: str) -> None:
+    sc = _every_failure(name)
+    result = sim.simulate(sc)
+    conns = result.connections
+    assert conns["outcome"].isin(OUTCOMES).all()
+    ok = conns["outcome"] == "ok"
+    assert (conns.loc[ok, "reason"] == "").all() and (conns.loc[~ok, "reason"] != "").all()
+    assert not conns.isna().any().any()
+    assert (conns["t_end"] >= conns["t_start"]).all()
+    summary = result.summary()
+    failed = sum(v for k, v in summary.items() if k.startswith("failed_"))
+    assert summary["connections"] == len(conns) == summary["ok"] + failed
+    kinds = list(result.events["kind"])
+    for kind in ("node_down", "node_not_ready", "pod_evicted", "pod_deleted", "pod_moved"):
+        assert kind in kinds, kind
+    evicted = result.events[result.events["kind"] == "pod_evicted"]
+    # K15: NotReady after the grace period, evicted after the unreachable toleration.
+    assert evicted["t"].iloc[0] == pytest.approx(4.0 + 8.0 + 4.0)
+    assert evicted["node"].iloc[0] == "node-3"
+
+
+_DIGEST = """
+import hashlib, sys
+from dataclasses import replace
+import sim
+sys.path.insert(0, {tests!r})
+from test_model_review import _every_failure
+sc = replace(_every_failure("haproxy_http_xff"), client_xff="6.6.6.6")
+r = sim.simulate(sc)
+text = r.connections.to_csv(index=False) + r.events.to_csv(index=False) + repr(r.summary())
+print(hashlib.sha256(text.encode()).hexdigest())
+"""
+
+
+def test_same_seed_same_frames_across_processes_and_hash_seeds() -> None:
+    # Determinism must not depend on str hashing (set/dict order): two interpreters with
+    # different PYTHONHASHSEED and this process give byte-identical frames.
+    code = _DIGEST.format(tests=str(ROOT / "tests"))
+    digests = []
+    for hash_seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        digests.append(out.stdout.strip())
+    r = sim.simulate(replace(_every_failure("haproxy_http_xff"), client_xff="6.6.6.6"))
+    text = r.connections.to_csv(index=False) + r.events.to_csv(index=False) + repr(r.summary())
+    here = hashlib.sha256(text.encode()).hexdigest()
+    assert digests[0] == digests[1] == here
+
+
+# ---------------------------------------------------------------- defaults (FACTS Appendix)
+
+
+def test_timing_defaults_match_the_facts_appendix() -> None:
+    sc = sim.Scenario()
+    assert (sc.probe_interval_s, sc.probe_timeout_s) == (1.0, 0.5)  # M8
+    assert (sc.suspicion_mult, sc.suspicion_max_timeout_mult) == (4, 6)  # M8
+    assert (sc.garp_interval_s, sc.garp_duration_s) == (1.1, 5.0)  # M9
+    assert sc.node_monitor_grace_period_s == 40.0  # K15 (older default; newer 50 s)
+    assert sc.pod_eviction_timeout_s == 300.0  # K15
+    assert sc.listener_filters_timeout_s == 15.0  # E4
+    cfg = sim.HAProxyConfig()
+    assert (cfg.inter_s, cfg.fall, cfg.rise) == (2.0, 3, 2)  # H5
+    # M8: 4 s flat for <= 3 nodes (k = 0); min 4 s x log10 N, max 6 x min, k = 2 above.
+    assert suspicion_timeouts(3, probe_interval_s=1, suspicion_mult=4, max_timeout_mult=6) == (
+        4.0,
+        24.0,
+        0,
+    )
+    low, high, k = suspicion_timeouts(100, probe_interval_s=1, suspicion_mult=4, max_timeout_mult=6)
+    assert (low, high, k) == (pytest.approx(8.0), pytest.approx(48.0), 2)
+
