@@ -87,7 +87,7 @@ def register(sub: Any) -> None:
         metavar="TYPE=VALUE",
         help="add a TLV (v2 only); repeatable, kept in order",
     )
-    enc.add_argument("--crc32c", action="store_true", help="append a CRC32C checksum TLV")
+    enc.add_argument("--crc32c", action="store_true", help="append a CRC32C checksum TLV (v2 only)")
     enc.add_argument(
         "--local",
         action="store_true",

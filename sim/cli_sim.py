@@ -120,8 +120,9 @@ def register(sub: Any) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  srcip-lab sweep cluster --node-down node-1@20 --param nodes --values 3,5,8\n"
-            "  srcip-lab sweep local --param probe_interval_s --values 0.5,1,2 --seeds 4 --dask"
+            "  srcip-lab sweep cluster --node-down node-3@20 --param nodes --values 3,4,6\n"
+            "  srcip-lab sweep local --node-down node-3@20 --param probe_interval_s "
+            "--values 0.6,1,2 --seeds 4 --dask"
         ),
     )
     _add_scenario_args(p, names)
@@ -130,7 +131,12 @@ def register(sub: Any) -> None:
         "--values", required=True, help="comma-separated values, e.g. 0.5,1,2 (for tuples: ';')"
     )
     p.add_argument("--seeds", type=int, default=1, help="seeds per value (default: 1)")
-    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPUs)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel workers (default: one per CPU, at most one per run; 2 with --dask)",
+    )
     p.add_argument(
         "--dask",
         action="store_true",

@@ -116,15 +116,20 @@ class Memberlist:
         self._on_change = on_change
         # Bumped whenever a node's speaker starts, so a detection that began before cancels.
         self._incarnation = [0] * nodes
+        # Speakers that died and have not restarted: still members until detected, but they
+        # probe nobody (M8), so they are no probers of another dead node.
+        self._silent: set[int] = set()
 
     def speaker_died(self, node: int) -> None:
         """The speaker on ``node`` stopped answering (power off); start detecting it."""
+        self._silent.add(node)
         if node in self.members:
             self.env.process(self._detect(node, self._incarnation[node]))
 
     def speaker_started(self, node: int) -> None:
         """The speaker on ``node`` started and joined; it is a member again at once."""
         self._incarnation[node] += 1
+        self._silent.discard(node)
         if node not in self.members:
             self.members.add(node)
             self._recorder.event(self.env.now, "memberlist_join", self._names[node], "alive")
@@ -133,7 +138,8 @@ class Memberlist:
     def detection_delays(self, node: int) -> tuple[float, float]:
         """Draw ``(suspect_after_s, dead_after_s)`` for a failure of ``node`` now."""
         n = len(self.members)
-        probers = n - 1
+        # Only members whose speaker runs probe (M8); the dead node is among the silent ones.
+        probers = len(self.members - self._silent)
         if probers < 1:
             return math.inf, math.inf
         # Each other member reaches the dead node in its round-robin within N-1 intervals.

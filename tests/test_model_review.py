@@ -13,13 +13,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+import simpy
 
 import sim
 from sim import presets
 from sim.addresses import node_ip, tunnel_ip
-from sim.memberlist import suspicion_timeouts
-from sim.results import OUTCOMES
+from sim.memberlist import Memberlist, suspicion_timeouts
+from sim.results import OUTCOMES, Recorder
 
 SHORT = {"duration_s": 4.0, "rate_per_s": 50.0}
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +107,8 @@ def test_single_node_outage_is_never_detected_and_recovers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("gateway_nodes", "snat_kind"), [(("node-3", "node-3"), "node"), (("node-1", "node-1"), "tunnel")]
+    ("gateway_nodes", "snat_kind"),
+    [(("node-3", "node-3"), "node"), (("node-1", "node-1"), "tunnel")],
 )
 def test_all_replicas_on_one_node(gateway_nodes: tuple[str, ...], snat_kind: str) -> None:
     # node-3 announces under Cluster (hash order, M3). Replicas on the announcer: every
@@ -161,6 +164,44 @@ def test_local_pod_change_reelects_after_the_endpoint_update_delay(kind: str) ->
     window = conns[conns["t_start"].between(5.0, 5.0 + delay, inclusive="neither")]
     assert len(window) > 0 and set(window["reason"]) == {"pod_gone"}
     assert (conns.loc[conns["t_start"] > 5.0 + delay, "outcome"] == "ok").all()
+
+
+def test_only_live_speakers_probe_a_dead_node() -> None:
+    # M8: a member is suspected when a *live* member's probe fails; a speaker that died at the
+    # same moment probes nobody. Two of four nodes die together: each is probed by the two live
+    # members only, so each detection draws two probe phases, not three.
+    draws: list[int] = []
+
+    class SpyRng:
+        """The memberlist's stream, recording how many probe phases each detection draws."""
+
+        def __init__(self) -> None:
+            self._rng = np.random.default_rng(0)
+
+        def uniform(self, low: float, high: float, size: int) -> np.ndarray:
+            draws.append(size)
+            return self._rng.uniform(low, high, size)
+
+    env = simpy.Environment()
+    ml = Memberlist(
+        env,
+        nodes=4,
+        timing=(1.0, 4, 6),
+        rng=SpyRng(),  # type: ignore[arg-type]
+        recorder=Recorder(),
+        node_names=["node-1", "node-2", "node-3", "node-4"],
+        on_change=lambda: None,
+    )
+    ml.speaker_died(2)
+    ml.speaker_died(3)
+    env.run(until=200.0)
+    assert draws == [2, 2]  # node-1 and node-2 probe; the other dead speaker does not
+    assert ml.members == {0, 1}
+    ml.speaker_started(2)
+    assert ml.members == {0, 1, 2}
+    ml.speaker_died(0)
+    env.run(until=400.0)
+    assert draws[-1] == 2 and ml.members == {1, 2}
 
 
 # ------------------------------------------------------------------------------ HAProxy (H5, H7)
@@ -336,4 +377,3 @@ def test_timing_defaults_match_the_facts_appendix() -> None:
     )
     low, high, k = suspicion_timeouts(100, probe_interval_s=1, suspicion_mult=4, max_timeout_mult=6)
     assert (low, high, k) == (pytest.approx(8.0), pytest.approx(48.0), 2)
-

@@ -7,18 +7,14 @@ byte (all errors are still raised by ``decode``), then stores only the header's 
 private ``_wire`` slot and leaves the public slots empty.
 
 How: reading an empty slot makes CPython's member descriptor raise ``AttributeError``, after
-which CPython calls the class's ``__getattr__`` (installed by :func:`install`). That builds the
-*group* of fields the name belongs to from the already validated bytes, stores them in their
-slots, and returns the value. Every later read is a plain slot read at C speed, and headers
-built through ``__init__`` have all slots filled, so they never reach ``__getattr__``.
-Equality, hashing, ``repr``, ``dataclasses.replace`` and pickling read the fields through
-normal attribute access, so they see the built values.
-
-Groups (each built on the first read of one of its names):
-
-* scalars: ``version``, ``command``, ``family``, ``src_port``, ``dst_port`` (cheap);
-* addresses: ``src_addr``, ``dst_addr`` (the address objects, the costly part);
-* ``tlvs``: one :class:`TLV` per TLV, in wire order.
+which CPython calls the class's ``__getattr__`` (installed by :func:`install`). That builds all
+eight fields from the already validated bytes, stores them in their slots, and returns the one
+asked for. Every later read is a plain slot read at C speed, and headers built through
+``__init__`` have all slots filled, so they never reach ``__getattr__``. Equality, hashing,
+``repr``, ``dataclasses.replace`` and pickling read the fields through normal attribute
+access, so they see the built values. The fields are built together, not one group at a time,
+because each trip through the hook costs about as much as building them all (measured: about
+0.4 us per hook, 0.5 us for the eight fields of a v2 TCP4 header).
 
 ``_wire`` holds exactly the header's bytes: a v2 header (§2.2) or a v1 ``PROXY TCP4`` line
 (§2.1) that the canonical-line check accepted. The v1 TCP6 and UNKNOWN forms are decoded
@@ -43,13 +39,12 @@ from ._types import (
     new_tlv,
 )
 
-_ADDRS4 = struct.Struct("!II").unpack_from
+# §2.2: the inet4 block is src, dst (4 bytes each), src port, dst port (2 bytes each).
+_INET4 = struct.Struct("!IIHH").unpack_from
 _PORTS = struct.Struct("!HH").unpack_from
 _PROXY = Command.PROXY
 _LOCAL = Command.LOCAL
 _TCP4 = Family.TCP4
-# §2.2: ports follow the two addresses of an inet block (offset 16 + 8 or 16 + 32).
-_PORTS_AT = {0x11: 24, 0x12: 24, 0x21: 48, 0x22: 48}
 _Setter = Callable[[Any, object], None]
 
 
@@ -72,40 +67,57 @@ def _unix_path(wire: bytes, start: int) -> str:
     return (raw if nul < 0 else raw[:nul]).decode("utf-8")
 
 
-def _scalars(wire: bytes) -> tuple[int, Command, Family, int | None, int | None]:
+_Fields = tuple[int, Command, Family, object, object, int | None, int | None, tuple[TLV, ...]]
+# Index of each field in _Fields (the dataclass field order).
+_INDEX = {
+    "version": 0,
+    "command": 1,
+    "family": 2,
+    "src_addr": 3,
+    "dst_addr": 4,
+    "src_port": 5,
+    "dst_port": 6,
+    "tlvs": 7,
+}
+
+
+def _fields(wire: bytes) -> _Fields:
+    """All eight field values of the header in ``wire`` (validated by the decoder)."""
     if wire[0] == 0x50:  # "P": a v1 TCP4 line
-        tokens = _v1_tokens(wire)
-        return 1, _PROXY, _TCP4, int(tokens[2]), int(tokens[3])
-    family = FAMILY_BY_VALUE[wire[13]]
-    # §2.2: a LOCAL header's address block is ignored; UNSPEC and UNIX carry no ports.
-    at = _PORTS_AT.get(wire[13]) if wire[12] == 0x21 else None
-    if at is None:
-        return 2, _PROXY if wire[12] == 0x21 else _LOCAL, family, None, None
-    sport, dport = _PORTS(wire, at)
-    return 2, _PROXY, family, sport, dport
-
-
-def _addresses(wire: bytes) -> tuple[object, object]:
-    if wire[0] == 0x50:
-        tokens = _v1_tokens(wire)
-        return _ipv4_from_text(tokens[0]), _ipv4_from_text(tokens[1])
+        src, dst, sport, dport = _v1_tokens(wire)
+        return (
+            1,
+            _PROXY,
+            _TCP4,
+            _ipv4_from_text(src),
+            _ipv4_from_text(dst),
+            int(sport),
+            int(dport),
+            (),
+        )
+    fam = wire[13]
+    family = FAMILY_BY_VALUE[fam]
+    block = ADDRESS_BLOCK_SIZE[fam]
+    tlvs = _tlvs(wire, block) if len(wire) > 16 + block else ()
     if wire[12] != 0x21:
-        return None, None  # LOCAL (§2.2, FACTS E3)
-    block = ADDRESS_BLOCK_SIZE[wire[13]]
+        # LOCAL: "discard the protocol block including the family" (§2.2, FACTS E3).
+        return 2, _LOCAL, family, None, None, None, None, tlvs
     if block == 12:
-        src, dst = _ADDRS4(wire, 16)
-        return IPv4Address(src), IPv4Address(dst)
+        src4, dst4, sport4, dport4 = _INET4(wire, 16)
+        return 2, _PROXY, family, IPv4Address(src4), IPv4Address(dst4), sport4, dport4, tlvs
     if block == 36:
-        return IPv6Address(wire[16:32]), IPv6Address(wire[32:48])
+        sport6, dport6 = _PORTS(wire, 48)
+        src6, dst6 = IPv6Address(wire[16:32]), IPv6Address(wire[32:48])
+        return 2, _PROXY, family, src6, dst6, sport6, dport6, tlvs
     if block:
-        return _unix_path(wire, 16), _unix_path(wire, 16 + UNIX_PATH_SIZE)
-    return None, None  # UNSPEC
+        src_path = _unix_path(wire, 16)
+        dst_path = _unix_path(wire, 16 + UNIX_PATH_SIZE)
+        return 2, _PROXY, family, src_path, dst_path, None, None, tlvs
+    # UNSPEC: "the receiver should ignore address information" (§2.2).
+    return 2, _PROXY, family, None, None, None, None, tlvs
 
 
-def _tlvs(wire: bytes) -> tuple[TLV, ...]:
-    if wire[0] == 0x50:
-        return ()
-    block = ADDRESS_BLOCK_SIZE[wire[13]]
+def _tlvs(wire: bytes, block: int) -> tuple[TLV, ...]:
     if len(wire) - 16 < block:
         block = 0  # a LOCAL header that omits the address block (length 0)
     out = []
@@ -118,10 +130,6 @@ def _tlvs(wire: bytes) -> tuple[TLV, ...]:
     return tuple(out)
 
 
-_SCALAR_NAMES = ("version", "command", "family", "src_port", "dst_port")
-_ADDRESS_NAMES = ("src_addr", "dst_addr")
-
-
 def install(cls: type) -> _Setter:
     """Give ``cls`` (ProxyHeader) the lazy-field ``__getattr__``; return the ``_wire`` setter.
 
@@ -130,32 +138,36 @@ def install(cls: type) -> _Setter:
     """
     slots = {name: cls.__dict__[name] for name in cls.__dict__["__slots__"]}
     get_wire = slots["_wire"].__get__
-    setters: dict[str, _Setter] = {name: slot.__set__ for name, slot in slots.items()}
-    scalar_setters = [setters[name] for name in _SCALAR_NAMES]
-    set_src, set_dst, set_tlvs = setters["src_addr"], setters["dst_addr"], setters["tlvs"]
+    setters = [slots[name].__set__ for name in _INDEX]
+    index = _INDEX.get
 
     def __getattr__(self: Any, name: str) -> Any:
-        try:
-            wire = get_wire(self, cls)
-        except AttributeError:  # not even _wire is set: an object that was never initialized
-            wire = None
-        if wire is not None:
-            if name in _SCALAR_NAMES:
-                for set_, value in zip(scalar_setters, _scalars(wire), strict=True):
-                    set_(self, value)
-            elif name in _ADDRESS_NAMES:
-                src, dst = _addresses(wire)
-                set_src(self, src)
-                set_dst(self, dst)
-            elif name == "tlvs":
-                set_tlvs(self, _tlvs(wire))
-            else:
+        # CPython calls this only when normal lookup failed: here, an empty slot. One call
+        # builds every field: the hook itself (the AttributeError CPython raises and clears
+        # first) costs about as much as building all of them.
+        i = index(name)
+        if i is not None:
+            try:
+                wire = get_wire(self, cls)
+            except AttributeError:  # not even _wire is set: a never-initialized object
                 wire = None
             if wire is not None:
-                return slots[name].__get__(self, cls)
+                values = _fields(wire)
+                # Eight explicit stores: a loop over zip(setters, values) costs twice as much.
+                s = setters
+                s[0](self, values[0])
+                s[1](self, values[1])
+                s[2](self, values[2])
+                s[3](self, values[3])
+                s[4](self, values[4])
+                s[5](self, values[5])
+                s[6](self, values[6])
+                s[7](self, values[7])
+                return values[i]
         raise AttributeError(
             f"{cls.__name__!r} object has no attribute {name!r}", name=name, obj=self
         )
 
     type.__setattr__(cls, "__getattr__", __getattr__)
-    return setters["_wire"]
+    set_wire: _Setter = slots["_wire"].__set__
+    return set_wire
