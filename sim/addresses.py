@@ -60,8 +60,12 @@ def node_name(index: int) -> str:
 
 
 def node_ip(index: int) -> str:
-    """The primary (NIC) address of the node with 0-based ``index``."""
-    return f"10.0.0.{11 + index}"
+    """The primary (NIC) address of the node with 0-based ``index``.
+
+    ``10.0.0.11`` upwards, stepping over the VIP's ``10.0.0.100`` (node-90 is ``10.0.0.101``).
+    """
+    octet = 11 + index
+    return f"10.0.0.{octet + 1 if octet >= 100 else octet}"
 
 
 def tunnel_ip(index: int) -> str:

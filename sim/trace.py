@@ -2,10 +2,11 @@
 
 :func:`trace` runs the scenario once more with hop recording switched on for one connection
 (the same seed gives the same connections, so the hops belong to the row of the same
-``conn_id`` in :attr:`sim.Result.connections`). Each hop is one leg of the path as the receiving
-element sees it: source and destination ``ip:port``, what the element did to the addresses (with
-the fact IDs), the PROXY protocol header on that leg in hex, and the ``X-Forwarded-For`` header
-on that leg.
+``conn_id`` in :attr:`sim.Result.connections`). Hop 1 is the client's own leg; every later hop
+is the leg an element sends on after its rewrite (a hop where the connection failed shows the leg
+that element received): source and destination ``ip:port``, what the element did to the
+addresses (with the fact IDs), the PROXY protocol header on that leg in hex, and the
+``X-Forwarded-For`` header on that leg.
 """
 
 from __future__ import annotations

@@ -107,3 +107,13 @@ def test_public_api_is_exported() -> None:
         assert name in sim.__all__
         assert hasattr(sim, name)
     assert {"Result", "compare", "trace", "presets", "__version__"} <= set(sim.__all__)
+
+
+def test_node_addresses_never_collide_with_the_vip_haproxy_or_each_other() -> None:
+    from sim.addresses import HAPROXY_IP, MAX_NODES, VIP, node_ip, tunnel_ip
+
+    nodes = [node_ip(i) for i in range(MAX_NODES)]
+    assert len(set(nodes)) == MAX_NODES
+    assert VIP not in nodes and HAPROXY_IP not in nodes
+    assert all(int(ip.rsplit(".", 1)[1]) < 255 for ip in nodes)
+    assert len({tunnel_ip(i) for i in range(MAX_NODES)}) == MAX_NODES

@@ -36,6 +36,10 @@ _PACK_ADDRS = struct.Struct("!II").pack
 _FAMILY_WORDS = (b"TCP4", b"TCP6", b"UNKNOWN")
 _FIELD_NAMES = ("family", "src_addr", "dst_addr", "src_port", "dst_port")
 _PROXY = Command.PROXY
+# Module constants, not Family.TCP4 in the functions: an enum member read through the class
+# costs about 70 ns on Python 3.11 (more than the comparison itself).
+_TCP4 = Family.TCP4
+_UNSPEC = Family.UNSPEC
 _new = object.__new__
 
 
@@ -201,20 +205,16 @@ def check_v1_prefix(data: bytes, n: int) -> None:
 def encode_v1(h: ProxyHeader) -> bytes:
     """Serialize a validated v1 header."""
     family = h.family
-    if family is Family.UNSPEC:
-        return b"PROXY UNKNOWN\r\n"
-    if family is Family.TCP4:
+    if family is _TCP4:
         # str(IPv4Address) costs about 0.7 us per address and "%d" formatting of each octet
         # about 0.3 us per address; the packed octets index a table of their decimal text.
         src: Any = h.src_addr
         dst: Any = h.dst_addr
         o = _OCTET_TEXT
-        p = _PACK_ADDRS(int(src), int(dst))
-        return _TCP4_LINE % (
-            o[p[0]], o[p[1]], o[p[2]], o[p[3]], o[p[4]], o[p[5]], o[p[6]], o[p[7]],
-            h.src_port,
-            h.dst_port,
-        )  # fmt: skip
+        a, b, c, d, e, f, g, i = _PACK_ADDRS(int(src), int(dst))
+        return _TCP4_LINE % (o[a], o[b], o[c], o[d], o[e], o[f], o[g], o[i], h.src_port, h.dst_port)
+    if family is _UNSPEC:
+        return b"PROXY UNKNOWN\r\n"
     src = _v6_text(h.src_addr)
     dst = _v6_text(h.dst_addr)
     return f"PROXY TCP6 {src} {dst} {h.src_port} {h.dst_port}\r\n".encode()

@@ -25,7 +25,6 @@ from ._types import (
     Command,
     Family,
     ProxyProtocolError,
-    TLVType,
 )
 
 _FIXED = struct.Struct("!BBH")
@@ -33,11 +32,14 @@ _PORTS = struct.Struct("!HH")
 _TLV_HEAD = struct.Struct("!BH")
 # The whole 28-byte TCP4/UDP4 header without TLVs, packed in one call (the common case).
 _INET4 = struct.Struct("!12sBBHIIHH")
+_INET4_BLOCK = struct.Struct("!IIHH")
 _CRC_PLACEHOLDER = b"\x03\x00\x04\x00\x00\x00\x00"
 # TLV types whose structure the spec fixes (CRC32C, UNIQUE_ID, SSL): see _tlv.check_tlv.
 _CHECKED_TYPES = frozenset({0x03, 0x05, 0x20})
 _PROXY = Command.PROXY
 _LOCAL = Command.LOCAL
+# A module constant: reading Family.TCP4 through the enum class costs about 70 ns on 3.11.
+_TCP4 = Family.TCP4
 _new = object.__new__
 # §2.2: the valid (version/command byte, family byte) pairs and the address block size each
 # announces; version 2 only, command LOCAL (0x20) or PROXY (0x21).
@@ -255,6 +257,9 @@ def _address_block(h: ProxyHeader) -> bytes:
         block_bytes = src.encode("utf-8").ljust(UNIX_PATH_SIZE, b"\x00") + dst.encode(
             "utf-8"
         ).ljust(UNIX_PATH_SIZE, b"\x00")
+    elif block == 12:
+        # int(IPv4Address) is an attribute read; .packed costs a to_bytes call per address.
+        block_bytes = _INET4_BLOCK.pack(int(src), int(dst), h.src_port, h.dst_port)
     else:
         block_bytes = src.packed + dst.packed + _PORTS.pack(h.src_port, h.dst_port)
     return block_bytes
@@ -264,7 +269,7 @@ def encode_v2(h: ProxyHeader, crc: bool) -> bytes:
     """Serialize a validated v2 header; ``crc`` appends a CRC32C TLV when none is present."""
     tlvs = h.tlvs
     fam = h.family
-    if not tlvs and not crc and fam is Family.TCP4 and h.command is _PROXY:
+    if not tlvs and not crc and fam is _TCP4 and h.command is _PROXY:
         src: Any = h.src_addr
         dst: Any = h.dst_addr
         return _INET4.pack(V2_SIGNATURE, 0x21, 0x11, 12, int(src), int(dst), h.src_port, h.dst_port)
@@ -274,7 +279,7 @@ def encode_v2(h: ProxyHeader, crc: bool) -> bytes:
     crc_at = -1
     for tlv in tlvs:
         value = tlv.value
-        if tlv.type == TLVType.CRC32C:
+        if tlv.type == 0x03:  # TLVType.CRC32C (a literal: see _TCP4)
             # A CRC32C TLV always gets the correct checksum written, never a stale value.
             crc_at = pos + TLV_HEADER_SIZE
             value = b"\x00\x00\x00\x00"
