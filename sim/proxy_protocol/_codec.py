@@ -141,10 +141,12 @@ def decode(
     if allow_v1:
         m = _V1_TCP4_LINE(buf)
         if m is not None:
-            end = m.end()
+            # The matched line; the same object as buf when buf holds just the header.
+            wire = m.group()
+            end = len(wire)
             if end <= max_v1_line_size:
                 h = _new(ProxyHeader)
-                _set_wire(h, buf if len(buf) == end else buf[:end])
+                _set_wire(h, wire)
                 return h, end
         if buf[:6] == V1_PREFIX:
             return decode_v1(buf, len(buf), max_v1_line_size)

@@ -208,10 +208,12 @@ def encode_v1(h: ProxyHeader) -> bytes:
     if family is _TCP4:
         # str(IPv4Address) costs about 0.7 us per address and "%d" formatting of each octet
         # about 0.3 us per address; the packed octets index a table of their decimal text.
+        # addr.__int__() (about 30 ns) rather than int(addr) (about 80 ns): same value, the
+        # builtin's dispatch is the difference.
         src: Any = h.src_addr
         dst: Any = h.dst_addr
         o = _OCTET_TEXT
-        a, b, c, d, e, f, g, i = _PACK_ADDRS(int(src), int(dst))
+        a, b, c, d, e, f, g, i = _PACK_ADDRS(src.__int__(), dst.__int__())
         return _TCP4_LINE % (o[a], o[b], o[c], o[d], o[e], o[f], o[g], o[i], h.src_port, h.dst_port)
     if family is _UNSPEC:
         return b"PROXY UNKNOWN\r\n"

@@ -31,7 +31,8 @@ _FIXED = struct.Struct("!BBH")
 _PORTS = struct.Struct("!HH")
 _TLV_HEAD = struct.Struct("!BH")
 # The whole 28-byte TCP4/UDP4 header without TLVs, packed in one call (the common case).
-_INET4 = struct.Struct("!12sBBHIIHH")
+_INET4 = struct.Struct("!16sIIHH")
+_TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"  # v2 PROXY, TCP4, length 12
 _INET4_BLOCK = struct.Struct("!IIHH")
 _CRC_PLACEHOLDER = b"\x03\x00\x04\x00\x00\x00\x00"
 # TLV types whose structure the spec fixes (CRC32C, UNIQUE_ID, SSL): see _tlv.check_tlv.
@@ -258,8 +259,9 @@ def _address_block(h: ProxyHeader) -> bytes:
             "utf-8"
         ).ljust(UNIX_PATH_SIZE, b"\x00")
     elif block == 12:
-        # int(IPv4Address) is an attribute read; .packed costs a to_bytes call per address.
-        block_bytes = _INET4_BLOCK.pack(int(src), int(dst), h.src_port, h.dst_port)
+        # .packed costs a to_bytes call per address; __int__() returns the stored int (see
+        # _v1.encode_v1 for why not int(addr)).
+        block_bytes = _INET4_BLOCK.pack(src.__int__(), dst.__int__(), h.src_port, h.dst_port)
     else:
         block_bytes = src.packed + dst.packed + _PORTS.pack(h.src_port, h.dst_port)
     return block_bytes
@@ -272,7 +274,7 @@ def encode_v2(h: ProxyHeader, crc: bool) -> bytes:
     if not tlvs and not crc and fam is _TCP4 and h.command is _PROXY:
         src: Any = h.src_addr
         dst: Any = h.dst_addr
-        return _INET4.pack(V2_SIGNATURE, 0x21, 0x11, 12, int(src), int(dst), h.src_port, h.dst_port)
+        return _INET4.pack(_TCP4_HEAD, src.__int__(), dst.__int__(), h.src_port, h.dst_port)
     addr = _address_block(h)
     parts = [addr]
     pos = V2_FIXED_SIZE + len(addr)
