@@ -15,6 +15,7 @@ from sim.proxy_protocol import (
     TLV,
     V2_SIGNATURE,
     Command,
+    DecodeLimits,
     Family,
     ProxyHeader,
     ProxyProtocolError,
@@ -488,30 +489,53 @@ class TestErrorClasses:
 
 def test_max_v2_header_size_rejects_as_soon_as_the_length_is_known() -> None:
     wire = encode(tcp(2, "1.1.1.1", "2.2.2.2", 1, 2, TLV(4, bytes(100))))
-    assert decode(wire, max_v2_header_size=len(wire)) is not None
+    assert decode(wire, DecodeLimits(max_v2_header_size=len(wire))) is not None
     with pytest.raises(ProxyProtocolError, match="max_v2_header_size=130") as info:
-        decode(wire[:16], max_v2_header_size=len(wire) - 1)
+        decode(wire[:16], DecodeLimits(max_v2_header_size=len(wire) - 1))
     assert info.value.offset == 14
     with pytest.raises(ProxyProtocolError, match="max_v2_header_size"):
-        decode(encode(tcp(2, "1.1.1.1", "2.2.2.2", 1, 2)), max_v2_header_size=27)
+        decode(encode(tcp(2, "1.1.1.1", "2.2.2.2", 1, 2)), DecodeLimits(max_v2_header_size=27))
 
 
 def test_max_v1_line_size_and_max_tlvs_and_versions() -> None:
     line = b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"
-    assert decode(line, max_v1_line_size=len(line)) is not None
+    assert decode(line, DecodeLimits(max_v1_line_size=len(line))) is not None
     with pytest.raises(ProxyProtocolError, match="no CRLF within the first 46"):
-        decode(line, max_v1_line_size=len(line) - 1)
+        decode(line, DecodeLimits(max_v1_line_size=len(line) - 1))
     three = encode(tcp(2, "1.1.1.1", "2.2.2.2", 1, 2, *[TLV(4, b"")] * 3))
-    assert decode(three, max_tlvs=3) is not None
+    assert decode(three, DecodeLimits(max_tlvs=3)) is not None
     with pytest.raises(ProxyProtocolError, match="max_tlvs=2"):
-        decode(three, max_tlvs=2)
+        decode(three, DecodeLimits(max_tlvs=2))
     with pytest.raises(ProxyProtocolError, match=r"^signature"):
-        decode(three, allow_v2=False)
+        decode(three, DecodeLimits(allow_v2=False))
     with pytest.raises(ProxyProtocolError, match=r"^signature"):
-        decode(line, allow_v1=False)
-    for bad in ({"max_tlvs": -1}, {"max_v2_header_size": 15}, {"max_v1_line_size": 108}):
-        with pytest.raises(ProxyProtocolError, match=next(iter(bad))):
-            decode(line, **bad)  # type: ignore[arg-type]
+        decode(line, DecodeLimits(allow_v1=False))
+    # The defaults decode exactly what decode(data) decodes.
+    assert decode(three, DecodeLimits()) == decode(three)
+    assert decode(line, DecodeLimits()) == decode(line)
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"max_tlvs": -1}, "max_tlvs"),
+        ({"max_v2_header_size": 15}, "max_v2_header_size"),
+        ({"max_v1_line_size": 108}, "max_v1_line_size"),
+        ({"max_tlvs": 2.5}, "max_tlvs"),
+        ({"allow_v1": "yes"}, "allow_v1"),
+        ({"allow_v1": False, "allow_v2": False}, "allow_v1"),
+    ],
+)
+def test_decode_limits_validate_on_construction(bad: dict[str, object], field: str) -> None:
+    with pytest.raises(ProxyProtocolError, match=f"^{field}") as info:
+        DecodeLimits(**bad)  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert isinstance(info.value, ValueError)
+
+
+def test_limits_must_be_decode_limits() -> None:
+    with pytest.raises(ProxyProtocolError, match=r"^limits: expected a DecodeLimits"):
+        decode(b"PROXY UNKNOWN\r\n", {"max_tlvs": 3})  # type: ignore[arg-type]
 
 
 def test_non_buffer_input_is_our_error() -> None:

@@ -23,7 +23,7 @@ Reference: docs/reference/codec.md.
 from __future__ import annotations
 
 from ._anatomy import AnatomyField, anatomy
-from ._codec import DEFAULT_MAX_TLVS, decode, encode
+from ._codec import DEFAULT_MAX_TLVS, DecodeLimits, decode, encode
 from ._header import ProxyHeader
 from ._tlv import (
     PP2_CLIENT_CERT_CONN,
@@ -57,6 +57,7 @@ __all__ = [
     "V2_SIGNATURE",
     "AnatomyField",
     "Command",
+    "DecodeLimits",
     "Family",
     "ProxyHeader",
     "ProxyProtocolError",
