@@ -3,6 +3,7 @@ package ``proxy-protocol`` (imports as ``proxyprotocol``)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
@@ -131,6 +132,20 @@ def _decode_only_our_outcomes(data: bytes) -> None:
         again = encode(header)
         assert decode(again) == (header, len(again))
         _ = (header.src_addr, header.tlvs)
+        # Typed TLV views interpret content lazily: reading one may raise our error, nothing else.
+        for view in (
+            "alpn",
+            "authority",
+            "crc32c",
+            "unique_id",
+            "ssl",
+            "netns",
+            "aws_vpce_id",
+            "azure_link_id",
+            "gcp_psc_connection_id",
+        ):
+            with contextlib.suppress(ProxyProtocolError):
+                getattr(header, view)
 
 
 @SETTINGS
