@@ -105,7 +105,8 @@ def register(sub: Any) -> None:
         "--conn",
         type=int,
         default=None,
-        help="connection id to trace (default: the first successful connection)",
+        help="connection id to trace (default: the first successful connection, or connection 0 "
+        "when none succeeded: its last hop shows where and why it failed)",
     )
     p.set_defaults(func=cmd_trace)
 
@@ -234,7 +235,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     scenario = _scenario_from_args(args)
     hops = trace(scenario, conn_id=args.conn)
-    print(f"# {scenario.name}: one connection, hop by hop")
+    ending = hops.attrs["outcome"]
+    if hops.attrs["reason"]:
+        ending += f" ({hops.attrs['reason']})"
+    print(f"# {scenario.name}: connection {hops.attrs['conn_id']}, hop by hop; outcome: {ending}")
     for record in hops.to_dict("records"):
         row = {str(k): str(v) for k, v in record.items()}
         print(f"\nhop {row['hop']}  {row['element']}")

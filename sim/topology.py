@@ -96,6 +96,7 @@ class Topology(ControlPlane):
         self.rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs, strict=True)}
         self.trace_conn = trace_conn
         self.hops: HopList | None = None
+        self.hops_conn_id = -1  # the connection whose hops are in ``hops``
 
         self.nodes = [Node(i) for i in range(sc.nodes)]
         self.names = [n.name for n in self.nodes]
@@ -210,6 +211,7 @@ class Topology(ControlPlane):
         row = self._connect(k, hops)
         if target >= 0 or row[5] == "ok":
             self.hops = hops
+            self.hops_conn_id = k
         return row
 
     # ------------------------------------------------------------- data plane
@@ -457,7 +459,7 @@ class Topology(ControlPlane):
                         gw.client_port,
                         pod.ip,
                         8080,
-                        f"{gw.outcome}: {gw.reason} (E5/E6)",
+                        f"{gw.outcome}: {gw.reason} ({_GATEWAY_FAILURE_FACTS[gw.reason]})",
                     )
                 )
             return (
@@ -567,6 +569,14 @@ class Topology(ControlPlane):
             "",
             "",
         )
+
+
+_GATEWAY_FAILURE_FACTS = {
+    "proxy_header_missing": "E5: the filter requires a header; closed before HTTP",
+    "proxy_header_invalid": "E1: a header the filter cannot use; closed",
+    "proxy_header_unexpected": "E6: PROXY bytes read as HTTP; 400",
+    "bad_request": "E6: not a valid HTTP request; 400",
+}
 
 
 def _haproxy_rewrite(hap: HAProxy) -> str:

@@ -90,14 +90,17 @@ def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
 
     Args:
         scenario: the scenario to run.
-        conn_id: the connection to follow; ``None`` follows the first successful one.
+        conn_id: the connection to follow; ``None`` follows the first successful one, or the
+            first connection of the run when none succeeded (its last hop shows where and why
+            it failed).
 
     Returns:
-        One row per hop with the columns of :data:`HOP_COLUMNS`.
+        One row per hop with the columns of :data:`HOP_COLUMNS`; ``frame.attrs`` holds the
+        traced connection's ``conn_id``, ``outcome`` and ``reason``.
 
     Raises:
-        ValueError: ``conn_id`` is not a connection of the run, or (with ``None``) no connection
-            succeeded.
+        ValueError: ``conn_id`` is not a connection of the run, or (with ``None``) the run has
+            no connection at all.
     """
     from sim.scenario import Scenario
     from sim.topology import Topology
@@ -110,12 +113,21 @@ def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
         raise ValueError(f"conn_id: must be >= 0, got {conn_id}")
     topo = Topology(scenario, trace_conn=-1 if conn_id is None else conn_id)
     result = topo.run()
+    if topo.hops is None and conn_id is None and len(result.connections):
+        # Nothing succeeded: show the first connection, which failed, to say where and why.
+        topo = Topology(scenario, trace_conn=0)
+        result = topo.run()
     if topo.hops is None:
         if conn_id is None:
-            raise ValueError(f"trace: no connection of scenario {scenario.name!r} succeeded")
+            raise ValueError(f"trace: scenario {scenario.name!r} made no connection")
         raise ValueError(
             f"conn_id: no connection {conn_id} in this run "
             f"(it has {len(result.connections)} connections, ids 0..{len(result.connections) - 1})"
         )
     rows = [(i + 1, *h) for i, h in enumerate(topo.hops)]
-    return pd.DataFrame(rows, columns=list(HOP_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(HOP_COLUMNS))
+    # Which connection this is and how it ended, for callers that print a heading.
+    traced = int(topo.hops_conn_id)
+    row = result.connections.iloc[traced]
+    frame.attrs.update(conn_id=traced, outcome=str(row["outcome"]), reason=str(row["reason"]))
+    return frame

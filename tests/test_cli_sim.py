@@ -170,3 +170,16 @@ def test_compare_rejects_failure_outside_the_run(capsys: pytest.CaptureFixture[s
     status, _, err = run(capsys, "compare", "--duration", "10", "--fail-at", "20", "--no-figures")
     assert status == 2
     assert "fail_at" in err
+
+
+def test_trace_without_a_success_shows_where_the_first_connection_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = run(capsys, "trace", "pp_missing")
+    assert status == 0, err
+    assert out.startswith("# pp_missing: connection 0, hop by hop; outcome: reset")
+    assert "proxy_header_missing (E5" in out
+    status, out, err = run(capsys, "trace", "local_naive")
+    assert status == 0, err
+    assert "outcome: timeout (drop_no_local_endpoint)" in out
+    assert "DROP: Local and no local endpoint (K6)" in out

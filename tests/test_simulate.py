@@ -225,5 +225,11 @@ def test_trace_follows_one_connection() -> None:
     assert "DROP" in failed["rewrite"].iloc[-1]
     with pytest.raises(ValueError, match="conn_id"):
         sim.trace(sc, conn_id=10**6)
-    with pytest.raises(ValueError, match="succeeded"):
-        sim.trace(replace(presets.local_naive, **SHORT))
+    # Nothing succeeds under the naive announcer: the first connection is traced instead.
+    first = sim.trace(replace(presets.local_naive, **SHORT))
+    assert first.attrs == {
+        "conn_id": 0,
+        "outcome": "timeout",
+        "reason": "drop_no_local_endpoint",
+    }
+    assert "DROP" in first["rewrite"].iloc[-1]
