@@ -160,13 +160,16 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             name = TLVType(tlv.type).name if tlv.type in TLVType._value2member_map_ else ""
             out.append(f"  [{i}] 0x{tlv.type:02x} {name:<10} {len(tlv.value):>4} B  {tlv.value!r}")
     out.append("anatomy:")
-    out.append(f"  {'offset':>6}  {'len':>4}  {'field':<18} {'bytes':<24} meaning")
-    for field in anatomy(data):
+    fields = anatomy(data)
+    width = max(18, *(len(f.name) for f in fields))  # sub-TLV names run long
+    out.append(f"  {'offset':>6}  {'len':>4}  {'field':<{width}} {'bytes':<24} meaning")
+    for field in fields:
         shown = field.raw.hex(" ")
         if len(shown) > 24:
             shown = shown[:21] + "..."
         out.append(
-            f"  {field.offset:>6}  {field.length:>4}  {field.name:<18} {shown:<24} {field.meaning}"
+            f"  {field.offset:>6}  {field.length:>4}  {field.name:<{width}} {shown:<24} "
+            f"{field.meaning}"
         )
     if consumed < len(data):
         out.append(f"{len(data) - consumed} byte(s) after the header: {data[consumed:][:32]!r}")

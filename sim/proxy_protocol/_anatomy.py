@@ -88,20 +88,18 @@ def _tlv_fields(data: bytes, pos: int, end: int, prefix: str, out: list[AnatomyF
         value = data[vstart : vstart + length]
         if type_ == TLVType.SSL and prefix == "tlv":
             out.append(
-                AnatomyField(
-                    vstart, 1, f"{name}.client", value[:1], f"client flags 0x{value[0]:02x}"
-                )
+                AnatomyField(vstart, 1, f"{name}.client", value[:1], _client_flags(value[0]))
             )
             verify = int.from_bytes(value[1:5], "big")
-            out.append(
-                AnatomyField(
-                    vstart + 1,
-                    4,
-                    f"{name}.verify",
-                    value[1:5],
-                    "0: certificate verified" if verify == 0 else f"{verify}: not verified",
-                )
-            )
+            # §2.2.6: zero "if the client presented a certificate and it was successfully
+            # verified"; HAProxy also sends 0 (X509_V_OK) when no certificate was presented.
+            if verify:
+                meaning = f"{verify}: client certificate not verified (verify result {verify})"
+            elif value[0] & 0x06:
+                meaning = "0: client certificate verified"
+            else:
+                meaning = "0: no client certificate presented (client flags), nothing to verify"
+            out.append(AnatomyField(vstart + 1, 4, f"{name}.verify", value[1:5], meaning))
             _tlv_fields(data, vstart + SSL_FIXED_SIZE, vstart + length, f"{name}.sub", out)
         elif length:
             out.append(
@@ -194,3 +192,17 @@ def anatomy(data: Buffer) -> list[AnatomyField]:
     if header.version == 2:
         return _v2_fields(buf, header, end)
     return _v1_fields(buf, header, end)
+
+
+def _client_flags(flags: int) -> str:
+    """The SSL TLV's ``client`` bit field in words (§2.2.6: PP2_CLIENT_SSL, _CERT_CONN, _SESS)."""
+    names = [
+        text
+        for bit, text in (
+            (0x01, "SSL"),
+            (0x02, "cert on this connection"),
+            (0x04, "cert in the session"),
+        )
+        if flags & bit
+    ]
+    return f"client flags 0x{flags:02x}: " + (", ".join(names) if names else "none")
