@@ -183,7 +183,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 def _parse_endpoint(text: str | None, option: str) -> tuple[Any, int]:
     if text is None:
         raise ValueError(f"{option}: required unless --local (IP:PORT, [IPv6]:PORT)")
-    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", text)
+    # [0-9], not \d: a port of non-ASCII digits ("٨٠") is not one a header can carry.
+    match = re.fullmatch(r"\[([^\]]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)", text)
     if match is None:
         raise ValueError(f"{option}: {text!r} is not IP:PORT or [IPv6]:PORT")
     host = match.group(1) or match.group(3)

@@ -16,6 +16,9 @@ from typing import Literal
 from sim.addresses import MAX_CLIENTS, MAX_NODES
 from sim.haproxy import HAProxyConfig
 
+MAX_CONNECTIONS = 20_000_000
+"""Upper bound on ``rate_per_s * duration_s``, the expected number of connections of a run."""
+
 __all__ = ["DeletePod", "Failure", "HAProxyConfig", "MovePod", "NodeDown", "Scenario"]
 
 
@@ -192,6 +195,13 @@ class Scenario:
             _check_time(field, getattr(self, field), positive=True)
         for field in _NONNEGATIVE_TIMES:
             _check_time(field, getattr(self, field))
+        expected = self.rate_per_s * self.duration_s
+        if expected > MAX_CONNECTIONS:
+            raise ValueError(
+                f"rate_per_s x duration_s: {expected:.3g} connections expected, at most "
+                f"{MAX_CONNECTIONS:,} allowed (every connection is a row of the result; 1M "
+                "takes about 20 s and a few GB of memory)"
+            )
         if self.probe_timeout_s >= self.probe_interval_s:
             raise ValueError(
                 f"probe_timeout_s: must be shorter than probe_interval_s "

@@ -167,6 +167,41 @@ backend be
     run(scenario)
 
 
+@pytest.mark.interop
+@pytest.mark.parametrize("option", ["send-proxy", "send-proxy-v2"])
+def test_a_ipv4_client_on_a_v4v6_listener_is_ipv4_mapped(
+    haproxy_bin: str, tmp_path: Path, option: str
+) -> None:
+    """A v4v6 listener sees an IPv4 client as ::ffff:a.b.c.d; HAProxy then sends TCP6, and in
+    v1 it writes the RFC 4291 dotted-quad form, which a decoder must accept (HAProxy does)."""
+    mapped = "::ffff:127.0.0.1"
+
+    async def scenario() -> None:
+        async with ProxyListener("127.0.0.1") as backend:
+            fe_port = free_port("127.0.0.1")
+            config = f"""
+frontend fe
+    bind {hp(mapped, fe_port)} v4v6
+    default_backend be
+backend be
+    server s1 {hp("127.0.0.1", backend.port)} {option}
+"""
+            with running_haproxy(haproxy_bin, config, tmp_path, [(mapped, fe_port)]):
+                sockname, reply, _ = await client_roundtrip("127.0.0.1", fe_port)
+                rec = await backend.next()
+        header = assert_clean(rec)
+        assert reply == b"echo:hello\n"
+        assert rec.result is not None
+        if option == "send-proxy":
+            assert rec.result.raw.startswith(f"PROXY TCP6 {mapped} {mapped} ".encode())
+        assert header.family is Family.TCP6
+        assert header.src_addr == ipaddress.IPv6Address(mapped)
+        assert header.src_addr.ipv4_mapped == ipaddress.IPv4Address(sockname[0])
+        assert (header.src_port, header.dst_port) == (sockname[1], fe_port)
+
+    run(scenario)
+
+
 # ------------------------------------------------ b. send-proxy-v2 + TLVs behind a TLS frontend
 
 

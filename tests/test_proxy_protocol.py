@@ -450,7 +450,6 @@ ERRORS = [
     ("v1-tcp4-with-ipv6", b"PROXY TCP4 ::1 ::2 1 2\r\n", "src_addr", 11, 12),
     ("v1-tcp6-with-ipv4", b"PROXY TCP6 1.2.3.4 ::2 1 2\r\n", "src_addr", 11, 13),
     ("v1-ipv6-zone-id", b"PROXY TCP6 fe80::1%eth0 ::2 1 2\r\n", "src_addr", 11, 19),
-    ("v1-ipv6-dotted-quad", b"PROXY TCP6 ::ffff:1.2.3.4 ::2 1 2\r\n", "src_addr", 11, 20),
     ("v1-ipv6-two-double-colons", b"PROXY TCP6 1::2::3 ::2 1 2\r\n", "src_addr", 11, 17),
     ("v1-double-space", b"PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n", "dst_addr", 19, 20),
     ("v1-missing-field", b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", "dst_port", 28, 29),

@@ -117,3 +117,14 @@ def test_node_addresses_never_collide_with_the_vip_haproxy_or_each_other() -> No
     assert VIP not in nodes and HAPROXY_IP not in nodes
     assert all(int(ip.rsplit(".", 1)[1]) < 255 for ip in nodes)
     assert len({tunnel_ip(i) for i in range(MAX_NODES)}) == MAX_NODES
+
+
+def test_expected_connections_are_bounded_with_a_message_naming_both_fields() -> None:
+    import pytest
+
+    from sim import Scenario
+    from sim.scenario import MAX_CONNECTIONS
+
+    Scenario(rate_per_s=MAX_CONNECTIONS / 100, duration_s=100.0)  # exactly at the bound
+    with pytest.raises(ValueError, match=r"^rate_per_s x duration_s: 1e\+21 connections"):
+        Scenario(rate_per_s=1e12, duration_s=1e9)

@@ -23,11 +23,16 @@ from ._types import V1_PREFIX, Command, Family, ProxyProtocolError
 
 _OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(_OCTET + rb"(?:\." + _OCTET + rb"){3}").fullmatch
-_IPV6_CHARS = re.compile(rb"[0-9A-Fa-f:]{2,39}").fullmatch
+# RFC 4291 §2.2 text forms, as inet_pton reads them (HAProxy's parser): hex groups with one
+# optional "::", and form 3, a dotted-quad tail (HAProxy itself writes "::ffff:127.0.0.1" for an
+# IPv4 client on a v4v6 listener); at most 45 characters (INET6_ADDRSTRLEN - 1). The characters
+# are ASCII only and exclude "%", so no zone ids; IPv6Address then checks the grammar, including
+# canonical decimal octets in the tail.
+_IPV6_CHARS = re.compile(rb"[0-9A-Fa-f:.]{2,45}").fullmatch
 _PORT = re.compile(rb"0|[1-9][0-9]{0,4}").fullmatch
 # Prefix forms, used only while the line is incomplete.
 _IPV4_PREFIX = re.compile(rb"(?:(?:0|[1-9][0-9]{0,2})\.){0,3}(?:0|[1-9][0-9]{0,2})?").fullmatch
-_IPV6_PREFIX = re.compile(rb"[0-9A-Fa-f:]{0,39}").fullmatch
+_IPV6_PREFIX = re.compile(rb"[0-9A-Fa-f:.]{0,45}").fullmatch
 _PORT_PREFIX = re.compile(rb"(?:0|[1-9][0-9]{0,4})?").fullmatch
 _TCP4_LINE = b"PROXY TCP4 %s.%s.%s.%s %s.%s.%s.%s %d %d\r\n"
 # §2.1: IPv4 addresses in canonical dotted decimal; the text of each octet value 0..255.
@@ -184,13 +189,7 @@ def check_v1_prefix(data: bytes, n: int) -> None:
     ok: bool
     if last <= 2:
         if v6:
-            ok = (
-                _IPV6_PREFIX(token) is not None
-                and b":::" not in token
-                and token.count(b"::") <= 1
-                and all(len(g) <= 4 for g in token.split(b":"))
-                and token.count(b":") <= 8
-            )
+            ok = _ipv6_prefix_ok(token)
         else:
             ok = _IPV4_PREFIX(token) is not None and all(
                 int(o) <= 255 for o in token.split(b".") if o
@@ -200,6 +199,33 @@ def check_v1_prefix(data: bytes, n: int) -> None:
     if not ok:
         kind = "IPv6 address" if last <= 2 and v6 else "IPv4 address" if last <= 2 else "port"
         raise _fail(parts, last, f"{_show(token)} cannot start a canonical {kind}")
+
+
+def _ipv6_prefix_ok(token: bytes) -> bool:
+    """Whether ``token`` can still grow into an RFC 4291 text address (hex groups, at most one
+    ``::``, or a dotted-quad tail after the last colon, form 3)."""
+    if _IPV6_PREFIX(token) is None or b":::" in token or token.count(b"::") > 1:
+        return False
+    head, colon, tail = token.rpartition(b":")
+    if b"." in tail:
+        if not colon or b"." in head:
+            return False
+        # The tail is the start of a dotted quad; at most six hex groups may precede it.
+        # The dotted quad fills two of the eight groups: six hex groups before it, or at most
+        # five around a "::" (which stands for at least one).
+        groups = head.split(b":")
+        filled = [g for g in groups if g]
+        room = 5 if b"::" in token else 6
+        return (
+            _IPV4_PREFIX(tail) is not None
+            and all(int(o) <= 255 for o in tail.split(b".") if o)
+            and all(len(g) <= 4 for g in groups)
+            and len(filled) <= room
+            and (b"::" in token or len(groups) <= 6)
+        )
+    if b"." in token:
+        return False
+    return all(len(g) <= 4 for g in token.split(b":")) and token.count(b":") <= 8
 
 
 def encode_v1(h: ProxyHeader) -> bytes:
