@@ -306,6 +306,10 @@ def test_typed_tlv_views() -> None:
     assert tlvs.netns == "blue"
     assert tlvs.ssl is None and tlvs.aws_vpce_id is None and tlvs.gcp_psc_connection_id is None
     assert tlvs.get_tlv(0x30) == b"blue" and tlvs.get_tlv(0x99) is None
+    assert tlvs.noop is None
+    padded = tcp(2, "10.0.0.1", "10.0.0.2", 1, 2, TLV(TLVType.NOOP, bytes(3)))
+    decoded, _ = decode(encode(padded)) or (None, 0)
+    assert decoded is not None and decoded.noop == bytes(3)  # §2.2.4: padding, ignored
 
 
 def test_tlv_builders_round_trip() -> None:

@@ -137,6 +137,7 @@ def _decode_only_our_outcomes(data: bytes) -> None:
             "alpn",
             "authority",
             "crc32c",
+            "noop",
             "unique_id",
             "ssl",
             "netns",

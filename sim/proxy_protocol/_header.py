@@ -191,6 +191,11 @@ class ProxyHeader:
         return self.get_tlv(TLVType.ALPN)
 
     @property
+    def noop(self) -> bytes | None:
+        """PP2_TYPE_NOOP (§2.2.4): padding the receiver ignores; its bytes, for inspection."""
+        return self.get_tlv(TLVType.NOOP)
+
+    @property
     def authority(self) -> str | None:
         """PP2_TYPE_AUTHORITY (§2.2.2): the host name (TLS SNI), UTF-8."""
         value = self.get_tlv(TLVType.AUTHORITY)
