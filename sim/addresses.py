@@ -34,6 +34,10 @@ HAPROXY_IP = "10.0.0.5"
 """HAProxy's address: its frontend and the source of its server-side connections."""
 HAPROXY_PORT = 80
 """HAProxy's frontend port."""
+NODE_PORT = 30080
+"""The gateway Service's NodePort on every node (K10: from 30000-32767), for ``client_target``
+``"nodeport"``."""
+
 GATEWAY_PORT = 8080
 """The gateway container port that kube-proxy DNATs the VIP to."""
 APP_POD_IP = "172.16.1.50"

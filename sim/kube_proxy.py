@@ -24,7 +24,11 @@ argument):
   mark comes first, K1; the source is the caller node's egress device, N1-N3), while with
   ``Local`` pod sources skip the mark (K2a).
 
-Left out: terminating-endpoint fallback (K12), IPVS and nftables modes (K5, K16), NodePort and
+* NodePort (``client_target="nodeport"``): a client connecting to a node's own address and the
+  NodePort meets the same rules (K1, K6): under ``Local`` a node without a local endpoint drops
+  it (K7), under ``Cluster`` any node forwards and masquerades.
+
+Left out: terminating-endpoint fallback (K12), IPVS and nftables modes (K5, K16),
 healthCheckNodePort traffic (K10, K11), host-network callers (K2b), session affinity, conntrack
 timeouts (a flow lives exactly as long as its connection, K14).
 """

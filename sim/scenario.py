@@ -135,6 +135,7 @@ class Scenario:
     clients: int = 50
     client_xff: str | None = None
     in_cluster_share: float = 0.0
+    client_target: Literal["vip", "nodeport"] = "vip"
     rate_per_s: float = 50.0
     duration_s: float = 60.0
     failures: tuple[NodeDown | DeletePod | MovePod, ...] = ()
@@ -186,6 +187,16 @@ class Scenario:
         share = self.in_cluster_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
             raise ValueError(f"in_cluster_share: expected a number from 0 to 1, got {share!r}")
+        if self.client_target not in ("vip", "nodeport"):
+            raise ValueError(
+                f"client_target: allowed values are 'vip' (the MetalLB VIP) and 'nodeport' "
+                f"(each node's NodePort), got {self.client_target!r}"
+            )
+        if self.client_target == "nodeport" and self.haproxy is not None:
+            raise ValueError(
+                "client_target: 'nodeport' is modelled for clients without HAProxy in front; "
+                "set haproxy=None (HAProxy's backend is the VIP)"
+            )
         rate = self.rate_per_s
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
             raise ValueError(f"rate_per_s: expected a positive number, got {rate!r}")

@@ -36,6 +36,7 @@ from sim.addresses import (
     APP_POD_IP,
     HAPROXY_IP,
     HAPROXY_PORT,
+    NODE_PORT,
     VIP,
     VIP_PORT,
     caller_pod_ip,
@@ -50,7 +51,15 @@ from sim.node import GatewayPod, Node
 from sim.results import Recorder, Result
 from sim.scenario import Scenario
 from sim.sidecar import Sidecar, SidecarResult
-from sim.trace import HopList, hop
+from sim.trace import (
+    GATEWAY_FAILURE_FACTS,
+    HopList,
+    ephemeral_port,
+    gateway_rewrite,
+    haproxy_rewrite,
+    hop,
+    kube_proxy_rewrite,
+)
 
 __all__ = ["STREAMS", "Topology", "simulate"]
 
@@ -63,6 +72,7 @@ STREAMS = (
     "ports",
     "memberlist",
     "haproxy_checks",
+    "nodeport",
 )
 """The named random streams, spawned in this order from ``SeedSequence(seed)``."""
 
@@ -171,6 +181,14 @@ class Topology(ControlPlane):
         self._in_cluster: list[bool] = (draws[0] < sc.in_cluster_share).tolist()
         self._u_caller: list[float] = draws[1].tolist()
         self._caller_ports = [40000] * sc.nodes
+        # client_target "nodeport": each connection goes to a node chosen uniformly at random
+        # (a DNS name with every node's address, K7). Its own stream, appended last to STREAMS,
+        # so the other streams draw the same numbers as before.
+        self._nodeport_node: list[int] = (
+            self.rng["nodeport"].integers(0, sc.nodes, n).tolist()
+            if sc.client_target == "nodeport"
+            else []
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -228,10 +246,14 @@ class Topology(ControlPlane):
         hap = self.haproxy
         timeout_end = t + self.scenario.client_timeout_s
         http_mode = False
+        dst_ip, dst_port = VIP, VIP_PORT
+        if self._nodeport_node:
+            target = self.nodes[self._nodeport_node[k]]
+            dst_ip, dst_port = target.node_ip, NODE_PORT
         if hap is None:
             src_ip, src_port, slot, path = cip, cport, c, "direct"
             if hops is not None:
-                hops.append(hop("client", cip, cport, VIP, VIP_PORT, "", clients.request))
+                hops.append(hop("client", cip, cport, dst_ip, dst_port, "", clients.request))
         else:
             path = "haproxy"
             http_mode = hap.config.mode == "http"
@@ -255,8 +277,9 @@ class Topology(ControlPlane):
                 )
             src_ip, src_port, slot = HAPROXY_IP, clients.next_port(clients.count), clients.count
 
-        # ARP (M9, M10): the sender's entry for the VIP decides the ingress node.
-        entry = self.arp.entries[slot]
+        # ARP (M9, M10): the sender's entry for the VIP decides the ingress node; a NodePort
+        # is the node's own address, so MetalLB plays no part (K7).
+        entry = self._nodeport_node[k] if self._nodeport_node else self.arp.entries[slot]
         if entry < 0:
             owner = self.speaker.announcer
             if owner is None or not self.nodes[owner].up:
@@ -288,7 +311,7 @@ class Topology(ControlPlane):
                         src_port,
                         VIP,
                         VIP_PORT,
-                        _haproxy_rewrite(hap),
+                        haproxy_rewrite(hap),
                         data,
                     )
                 )
@@ -302,9 +325,9 @@ class Topology(ControlPlane):
                             f"{node.name} kube-proxy",
                             src_ip,
                             src_port,
-                            VIP,
-                            VIP_PORT,
-                            "DROP: Local and no local endpoint (K6)",
+                            dst_ip,
+                            dst_port,
+                            "DROP: Local and no local endpoint (K6, K7)",
                         )
                     )
                 return self._fail(
@@ -325,8 +348,8 @@ class Topology(ControlPlane):
                         f"{node.name} kube-proxy",
                         src_ip,
                         src_port,
-                        VIP,
-                        VIP_PORT,
+                        dst_ip,
+                        dst_port,
                         "REJECT: the Service has no endpoints (K6)",
                     )
                 )
@@ -345,7 +368,9 @@ class Topology(ControlPlane):
                     src_port,
                     pod.ip,
                     8080,
-                    _kube_proxy_rewrite(node, pod, self.names, snat),
+                    kube_proxy_rewrite(
+                        node, pod, self.names, snat, "NodePort" if self._nodeport_node else "VIP"
+                    ),
                     data,
                 )
             )
@@ -459,7 +484,7 @@ class Topology(ControlPlane):
                         gw.client_port,
                         pod.ip,
                         8080,
-                        f"{gw.outcome}: {gw.reason} ({_GATEWAY_FAILURE_FACTS[gw.reason]})",
+                        f"{gw.outcome}: {gw.reason} ({GATEWAY_FAILURE_FACTS[gw.reason]})",
                     )
                 )
             return (
@@ -496,10 +521,10 @@ class Topology(ControlPlane):
                 hop(
                     f"{pod.name} istio-ingressgateway",
                     pod.ip,
-                    0,
+                    ephemeral_port(k),
                     APP_POD_IP,
                     8080,
-                    _gateway_rewrite(gw, peer_ip),
+                    gateway_rewrite(gw, peer_ip),
                     gw.upstream_request,
                 )
             )
@@ -507,7 +532,7 @@ class Topology(ControlPlane):
                 hop(
                     "app sidecar (istio-proxy)",
                     side.app_peer_ip,
-                    0,
+                    ephemeral_port(k, 1),
                     "127.0.0.1",
                     8080,
                     f"DRA = {side.remote_ip}:{side.remote_port} (last XFF entry, E9, I1); "
@@ -569,40 +594,3 @@ class Topology(ControlPlane):
             "",
             "",
         )
-
-
-_GATEWAY_FAILURE_FACTS = {
-    "proxy_header_missing": "E5: the filter requires a header; closed before HTTP",
-    "proxy_header_invalid": "E1: a header the filter cannot use; closed",
-    "proxy_header_unexpected": "E6: PROXY bytes read as HTTP; 400",
-    "bad_request": "E6: not a valid HTTP request; 400",
-}
-
-
-def _haproxy_rewrite(hap: HAProxy) -> str:
-    cfg = hap.config
-    if cfg.mode == "http":
-        extra = "; appends x-forwarded-for: <client> (H7)" if cfg.forwardfor else ""
-        return f"new connection from HAProxy (full proxy){extra}"
-    if cfg.send_proxy:
-        return f"new connection from HAProxy; PROXY {cfg.send_proxy} header carries the client (H1)"
-    return "new connection from HAProxy; the client address is lost (H7)"
-
-
-def _kube_proxy_rewrite(node: Node, pod: GatewayPod, names: list[str], snat: str) -> str:
-    dnat = f"DNAT VIP -> {pod.name} on {names[pod.node]} (K14)"
-    if not snat:
-        return f"{dnat}; no SNAT, client address kept (Local, K2)"
-    device = (
-        "node IP: pod on this node" if snat == node.node_ip else "tunnel IP: pod on another node"
-    )
-    return f"{dnat}; MASQUERADE to {snat} ({device}, K1, N3)"
-
-
-def _gateway_rewrite(gw: Any, peer_ip: str) -> str:
-    parts = []
-    if gw.header is not None:
-        parts.append(f"proxy_protocol filter: {gw.header.command.name} header (E1, E3)")
-    parts.append(f"DRA = {gw.client_ip}:{gw.client_port}, direct peer = {peer_ip} (E7)")
-    parts.append(f"XFF appended (E8), x-envoy-external-address = {gw.external_address} (E10)")
-    return "; ".join(parts)

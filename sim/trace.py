@@ -6,16 +6,20 @@
 is the leg an element sends on after its rewrite (a hop where the connection failed shows the leg
 that element received): source and destination ``ip:port``, what the element did to the
 addresses (with the fact IDs), the PROXY protocol header on that leg in hex, and the
-``X-Forwarded-For`` header on that leg.
+``X-Forwarded-For`` header on that leg. The source ports of the gateway's and the sidecar's own
+upstream connections are not modelled; traces show them from Linux's ephemeral range
+(:func:`ephemeral_port`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
 if TYPE_CHECKING:
+    from sim.haproxy import HAProxy
+    from sim.node import GatewayPod, Node
     from sim.scenario import Scenario
 
 __all__ = ["HOP_COLUMNS", "Hop", "HopList", "hop", "trace"]
@@ -63,6 +67,15 @@ def _xff(data: bytes) -> str:
         if sep and name.strip().lower() == b"x-forwarded-for":
             values.append(value.strip().decode("latin-1"))
     return ",".join(values)
+
+
+def ephemeral_port(conn_id: int, leg: int = 0) -> int:
+    """A source port for a leg the model does not track (an element's own upstream connection).
+
+    Shown in traces only: Linux's default ephemeral range, 32768-60999, walked by connection id
+    (``leg`` offsets the sidecar's leg from the gateway's), so a trace is deterministic.
+    """
+    return 32768 + (conn_id + leg * 14116) % 28232
 
 
 def hop(
@@ -131,3 +144,46 @@ def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
     row = result.connections.iloc[traced]
     frame.attrs.update(conn_id=traced, outcome=str(row["outcome"]), reason=str(row["reason"]))
     return frame
+
+
+GATEWAY_FAILURE_FACTS = {
+    # What each gateway failure reason means, for the hop that failed.
+    "proxy_header_missing": "E5: the filter requires a header; closed before HTTP",
+    "proxy_header_invalid": "E1: a header the filter cannot use; closed",
+    "proxy_header_unexpected": "E6: PROXY bytes read as HTTP; 400",
+    "bad_request": "E6: not a valid HTTP request; 400",
+}
+
+
+def haproxy_rewrite(hap: HAProxy) -> str:
+    """What HAProxy did to the addresses, for its hop."""
+    cfg = hap.config
+    if cfg.mode == "http":
+        extra = "; appends x-forwarded-for: <client> (H7)" if cfg.forwardfor else ""
+        return f"new connection from HAProxy (full proxy){extra}"
+    if cfg.send_proxy:
+        return f"new connection from HAProxy; PROXY {cfg.send_proxy} header carries the client (H1)"
+    return "new connection from HAProxy; the client address is lost (H7)"
+
+
+def kube_proxy_rewrite(
+    node: Node, pod: GatewayPod, names: list[str], snat: str, target: str = "VIP"
+) -> str:
+    """What kube-proxy did to the addresses (DNAT, and MASQUERADE or not), for its hop."""
+    dnat = f"DNAT {target} -> {pod.name} on {names[pod.node]} (K14)"
+    if not snat:
+        return f"{dnat}; no SNAT, client address kept (Local, K2)"
+    device = (
+        "node IP: pod on this node" if snat == node.node_ip else "tunnel IP: pod on another node"
+    )
+    return f"{dnat}; MASQUERADE to {snat} ({device}, K1, N3)"
+
+
+def gateway_rewrite(gw: Any, peer_ip: str) -> str:
+    """What the gateway made of the connection (PROXY, DRA, XFF), for its hop."""
+    parts = []
+    if gw.header is not None:
+        parts.append(f"proxy_protocol filter: {gw.header.command.name} header (E1, E3)")
+    parts.append(f"DRA = {gw.client_ip}:{gw.client_port}, direct peer = {peer_ip} (E7)")
+    parts.append(f"XFF appended (E8), x-envoy-external-address = {gw.external_address} (E10)")
+    return "; ".join(parts)

@@ -182,4 +182,4 @@ def test_trace_without_a_success_shows_where_the_first_connection_failed(
     status, out, err = run(capsys, "trace", "local_naive")
     assert status == 0, err
     assert "outcome: timeout (drop_no_local_endpoint)" in out
-    assert "DROP: Local and no local endpoint (K6)" in out
+    assert "DROP: Local and no local endpoint (K6, K7)" in out

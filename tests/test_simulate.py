@@ -233,3 +233,37 @@ def test_trace_follows_one_connection() -> None:
         "reason": "drop_no_local_endpoint",
     }
     assert "DROP" in first["rewrite"].iloc[-1]
+
+
+@pytest.mark.parametrize("policy", ["Cluster", "Local"])
+def test_nodeport_via_a_node_without_a_local_endpoint(policy: str) -> None:
+    """K7: NodePort on node-1 (no gateway pod) is dropped under Local and SNAT'd under Cluster;
+    MetalLB plays no part (the client connects to the node's own address)."""
+    sc = replace(
+        presets.cluster, external_traffic_policy=policy, client_target="nodeport", duration_s=20.0
+    )
+    conns = sim.simulate(sc).connections
+    assert set(conns["entry_node"]) == {"node-1", "node-2", "node-3"}  # spread over all nodes
+    via_node1 = conns[conns["entry_node"] == "node-1"]
+    others = conns[conns["entry_node"] != "node-1"]
+    assert (others["outcome"] == "ok").all()
+    if policy == "Local":
+        assert (via_node1["outcome"] == "timeout").all()
+        assert set(via_node1["reason"]) == {"drop_no_local_endpoint"}
+        assert (others["app_remote_ip"] == others["client_ip"]).all()  # K2: client IP kept
+        # Local serves on the entry node only: node-2's NodePort -> gw-1, node-3's -> gw-2.
+        assert set(zip(others["entry_node"], others["gateway_node"], strict=True)) == {
+            ("node-2", "node-2"),
+            ("node-3", "node-3"),
+        }
+    else:
+        assert (via_node1["outcome"] == "ok").all()
+        assert (via_node1["snat_ip"] == "172.16.1.0").all()  # node-1's tunnel IP (N3)
+        assert not (conns["app_remote_ip"] == conns["client_ip"]).any()
+
+
+def test_nodeport_is_for_clients_without_haproxy() -> None:
+    with pytest.raises(ValueError, match=r"^client_target: 'nodeport'"):
+        replace(presets.proxy_protocol, client_target="nodeport")
+    with pytest.raises(ValueError, match=r"^client_target: allowed values"):
+        replace(presets.cluster, client_target="loadbalancer")  # type: ignore[arg-type]
