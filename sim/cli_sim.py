@@ -87,6 +87,13 @@ def register(sub: Any) -> None:
         "--events", metavar="FILE.csv", help="write the control-plane events to this CSV"
     )
     p.add_argument("--list-params", action="store_true", help="list every --set key and exit")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="progress bar on stderr: auto shows it for runs of 100,000 expected connections "
+        "or more (default: auto)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -218,7 +225,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.topology import simulate
 
     scenario = _scenario_from_args(args)
-    result = simulate(scenario)
+    expected = scenario.rate_per_s * scenario.duration_s
+    show = args.progress == "on" or (args.progress == "auto" and expected >= 100_000)
+    result = simulate(scenario, progress=show)
     _print_frame(result.summary_frame())
     if args.out:
         result.connections.to_csv(args.out, index=False)

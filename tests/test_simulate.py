@@ -267,3 +267,14 @@ def test_nodeport_is_for_clients_without_haproxy() -> None:
         replace(presets.proxy_protocol, client_target="nodeport")
     with pytest.raises(ValueError, match=r"^client_target: allowed values"):
         replace(presets.cluster, client_target="loadbalancer")  # type: ignore[arg-type]
+
+
+def test_progress_bar_does_not_change_the_result(capsys: pytest.CaptureFixture[str]) -> None:
+    sc = replace(
+        presets.proxy_protocol, duration_s=20.0, failures=(sim.NodeDown(node="node-3", at_s=5.0),)
+    )
+    quiet = sim.simulate(sc)
+    shown = sim.simulate(sc, progress=True)
+    pd.testing.assert_frame_equal(quiet.connections, shown.connections)
+    pd.testing.assert_frame_equal(quiet.events, shown.events)
+    assert "simulated time" in capsys.readouterr().err
