@@ -7,7 +7,7 @@ bare SimPy model with the same number of connections (one process per connection
 timeout). Prints wall time, simulated connections per second, the scaling ratio (time for 10x
 the connections) and the cost per connection relative to the bare baseline.
 
-Each size is measured as the best of several interleaved repeats (5 at 10k, 3 at 100k, 1 at 1M):
+Each size is measured as the best of several interleaved repeats (7 at 10k and 100k, 2 at 1M):
 this machine is shared, and the minimum is the least disturbed run.
 
 Targets (issue 3): 1M connections in under 60 s on a 2-core machine; 10x the connections costs
@@ -80,7 +80,7 @@ def main() -> None:
     rows = []
     for n in sizes:
         # Best of a few interleaved repeats: the machine is shared, the minimum is the least noisy.
-        repeats = 5 if n <= 10_000 else 3 if n <= 100_000 else 1
+        repeats = 7 if n <= 100_000 else 2
         base = secs = float("inf")
         conns = 0
         for _ in range(repeats):

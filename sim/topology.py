@@ -24,6 +24,7 @@ Randomness: ``numpy.random.SeedSequence(seed).spawn`` gives each element its own
 
 from __future__ import annotations
 
+import gc
 import math
 from bisect import bisect_left
 from collections.abc import Generator
@@ -200,6 +201,20 @@ class Topology(ControlPlane):
         time. Its wake-ups only split the arrival loop's batches (every arrival still sees the
         same state), so the result is the same with or without it.
         """
+        # Pause the cyclic garbage collector for the run: the records are plain tuples without
+        # reference cycles, but each full collection walks every one of them, so with the GC on
+        # a run of 1M connections costs 10-25 % more and grows faster than linearly (measured:
+        # benchmarks/bench_sim.py). Restored afterwards; a collector another thread paused stays
+        # paused.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(progress)
+        finally:
+            if gc_was_on:
+                gc.enable()
+
+    def _run(self, progress: bool) -> Result:
         sc = self.scenario
         self.env.process(self._arrivals())
         if progress:

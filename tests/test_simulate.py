@@ -278,3 +278,17 @@ def test_progress_bar_does_not_change_the_result(capsys: pytest.CaptureFixture[s
     pd.testing.assert_frame_equal(quiet.connections, shown.connections)
     pd.testing.assert_frame_equal(quiet.events, shown.events)
     assert "simulated time" in capsys.readouterr().err
+
+
+def test_simulate_restores_the_garbage_collector() -> None:
+    import gc
+
+    assert gc.isenabled()
+    sim.simulate(replace(presets.cluster, duration_s=1.0))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        sim.simulate(replace(presets.cluster, duration_s=1.0))
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
