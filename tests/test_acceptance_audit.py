@@ -146,7 +146,7 @@ def test_out_of_memory_is_one_line_exit_2(
     """A run can still ask for more rows than this machine holds (the bound is 20M)."""
     import sim.topology
 
-    def too_big(scenario: object) -> None:
+    def too_big(scenario: object, **_: object) -> None:
         raise MemoryError("Unable to allocate 745. GiB")
 
     monkeypatch.setattr(sim.topology, "simulate", too_big)
