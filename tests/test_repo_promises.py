@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,3 +41,16 @@ def test_ci_runs_the_readme_test_command_after_installing_haproxy() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.MULTILINE)
     assert "haproxy" in ci and "apt-get install" in ci
+
+
+def test_readme_shows_what_make_run_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The comparison table in the README is the one `srcip-lab compare` prints today."""
+    from sim.cli import main
+
+    assert main(["compare", "--out", str(tmp_path), "--no-figures"]) == 0
+    printed = capsys.readouterr().out.split("\n\n")[0].strip()
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("```text\n", 1)[1].split("```", 1)[0].strip()
+    assert shown == printed
