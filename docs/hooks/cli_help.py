@@ -18,7 +18,7 @@ _MARKER = re.compile(r"^<!-- srcip-lab-help:(?P<cmd>[^>]*)-->$", re.MULTILINE)
 def _help(command: str) -> str:
     from sim.cli import build_parser
 
-    os.environ["COLUMNS"] = "100"
+    os.environ["COLUMNS"] = "80"  # fits the docs theme's code blocks without scrolling
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
         build_parser().parse_args([*command.split(), "--help"])
