@@ -13,6 +13,7 @@ seed saw in ``X-Forwarded-For`` (N2, N3).
 | in-cluster caller pod on ``node-k`` | ``172.16.k.250`` |
 | MetalLB VIP of the ingress gateway Service | ``10.0.0.100:80`` |
 | external HAProxy | ``10.0.0.5``, frontend ``10.0.0.5:80`` |
+| NodePort / healthCheckNodePort on every node | ``30080`` / ``30081`` (K10) |
 | client ``c`` (0-based) | ``10.0.1.1`` ... ``10.0.1.254``, then ``10.0.2.1`` ... |
 | gateway container port | ``8080`` (Istio's gateway targetPort for HTTP) |
 | application pod | ``172.16.1.50:8080`` (only an address: it never fails) |
@@ -36,7 +37,10 @@ HAPROXY_PORT = 80
 """HAProxy's frontend port."""
 NODE_PORT = 30080
 """The gateway Service's NodePort on every node (K10: from 30000-32767), for ``client_target``
-``"nodeport"``."""
+``"nodeport"`` and HAProxy's ``backend="nodeports"``."""
+HEALTH_CHECK_NODE_PORT = 30081
+"""The Service's ``healthCheckNodePort`` (allocated for ``Local`` only, from the NodePort range,
+K10), where each node's kube-proxy answers ``/healthz`` (K11)."""
 
 GATEWAY_PORT = 8080
 """The gateway container port that kube-proxy DNATs the VIP to."""

@@ -5,23 +5,33 @@ tables the data plane reads: SimPy processes for the failures (:class:`~sim.Node
 :class:`~sim.DeletePod`, :class:`~sim.MovePod`), EndpointSlice propagation to kube-proxy and the
 speakers (``endpoint_update_delay_s``), the node lifecycle controller (NotReady after
 ``node_monitor_grace_period_s``, eviction ``pod_eviction_timeout_s`` later, K15), pod restarts
-and HAProxy's health checks through the real path (H4, H5). A connection in flight when its
+and HAProxy's health checks through the real path (H4, H5): of the VIP, or of every node's
+NodePort (TCP, ``Cluster``) or healthCheckNodePort (``option httpchk GET /healthz``, ``Local``,
+K10, K11) with ``backend="nodeports"``. A connection in flight when its
 ingress node (which holds its conntrack entry, K14), its pod's node or its pod dies is rewritten
 as failed at that moment.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 import simpy
 
-from sim.addresses import HAPROXY_IP, VIP, VIP_PORT, pod_ip
+from sim.addresses import (
+    HAPROXY_IP,
+    HEALTH_CHECK_NODE_PORT,
+    NODE_PORT,
+    VIP,
+    VIP_PORT,
+    pod_ip,
+)
 from sim.clients import ArpCache, Clients
 from sim.gateway import IngressGateway
-from sim.haproxy import HAProxy
+from sim.haproxy import HTTPCHK_REQUEST, HAProxy
 from sim.kube_proxy import DROP, FORWARD, KubeProxy
 from sim.memberlist import Memberlist
 from sim.metallb import L2Speaker
@@ -53,6 +63,7 @@ class ControlPlane:
     clients: Clients
     arp: ArpCache
     haproxy: HAProxy | None
+    check_payloads: Counter[bytes]
     pods: list[GatewayPod]
     current: dict[str, GatewayPod]
     pod_rows: list[tuple[str, str, str, float]]
@@ -275,12 +286,68 @@ class ControlPlane:
         if verdict != FORWARD:
             what = "dropped" if verdict == DROP else "refused"
             return False, f"connect {what} by kube-proxy on {node.name}"
+        return self._tcp_check(slot, node, pod_index, VIP, VIP_PORT)
+
+    def _tcp_check(
+        self, slot: int, node: Node, pod_index: int, server_ip: str, server_port: int
+    ) -> tuple[bool, str]:
+        # The check connection reached a pod through kube-proxy: a TCP connect (H5) that sends
+        # the PROXY bytes first when send_proxy is set and there is no explicit port (H4).
+        hap = self.haproxy
+        assert hap is not None
         pod = self.pods[pod_index]
         if not self.nodes[pod.node].up or not pod.running:
             return False, f"connect timeout ({pod.name} does not answer)"
         port = self.clients.next_port(slot)
-        data = hap.check_bytes(src_port=port, server_ip=VIP, server_port=VIP_PORT)
+        data = hap.check_bytes(src_port=port, server_ip=server_ip, server_port=server_port)
+        self.check_payloads[data] += 1
         peer = HAPROXY_IP if self.kube_proxy.local_policy else node.masquerade_ip(pod.node)
         ok = pod.gateway.accepts_check(data, peer_ip=peer, peer_port=port)
         kind = f"{len(data)}-byte PROXY header" if data else "plain TCP connect"
         return ok, f"TCP connect to {pod.name} succeeded ({kind}, H5)"
+
+    def _nodeport_checks(self, server: int) -> Generator[Any, Any, None]:
+        """HAProxy's ``check`` of server ``server`` = node ``server``'s NodePort (section E, H5).
+
+        Each server has its own timer and health counter; the first check comes at a random
+        offset within ``inter`` (HAProxy spreads the first checks of its servers).
+        """
+        hap = self.haproxy
+        assert hap is not None
+        rng = self.rng["haproxy_checks"]
+        inter = hap.config.inter_s
+        node = self.nodes[server]
+        port = HEALTH_CHECK_NODE_PORT if self.kube_proxy.local_policy else NODE_PORT
+        where = f"server {node.name} ({node.node_ip}:{NODE_PORT}, check port {port})"
+        yield self.env.timeout(float(rng.uniform(0.0, inter)))
+        while True:
+            ok, detail = self._check_nodeport(server, float(rng.random()))
+            change = hap.record_check(ok, server)
+            if change is not None:
+                self.rec.event(
+                    self.env.now, "haproxy_check", node.name, f"{where} is {change}: {detail}"
+                )
+            yield self.env.timeout(inter)
+
+    def _check_nodeport(self, server: int, u: float) -> tuple[bool, str]:
+        hap = self.haproxy
+        assert hap is not None
+        node = self.nodes[server]
+        if not node.up:
+            return False, f"connect timeout ({node.name} is down)"
+        if self.kube_proxy.local_policy:
+            # K10, K11: kube-proxy's own health server on the healthCheckNodePort (kube-proxy
+            # ACCEPTs that port, no DNAT); the explicit check port means no PROXY header (H4).
+            data = hap.check_bytes(explicit_port=True) + HTTPCHK_REQUEST
+            self.check_payloads[data] += 1
+            status, local = self.kube_proxy.health_check(server)
+            return status == 200, (
+                f"GET /healthz on {node.node_ip}:{HEALTH_CHECK_NODE_PORT} -> {status} "
+                f"({local} local Ready endpoint(s), K11; no PROXY header: explicit check port, H4)"
+            )
+        # Cluster: a TCP check to the NodePort meets kube-proxy's random endpoint choice (K14).
+        verdict, pod_index = self.kube_proxy.route_external(server, u)
+        if verdict != FORWARD:
+            what = "dropped" if verdict == DROP else "refused"
+            return False, f"connect {what} by kube-proxy on {node.name}"
+        return self._tcp_check(self.clients.count, node, pod_index, node.node_ip, NODE_PORT)

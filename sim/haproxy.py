@@ -1,9 +1,11 @@
-"""The external HAProxy in front of the MetalLB VIP: what it writes upstream, and its checks.
+"""The external HAProxy in front of the cluster: what it writes upstream, and its checks.
 
-Real component modelled: HAProxy 2.x with one frontend and one backend whose single server is the
-VIP:port, in ``mode tcp`` (optionally ``send-proxy`` / ``send-proxy-v2`` with
-``proxy-v2-options``) or ``mode http`` with ``option forwardfor``. This module is plain Python;
-the SimPy wiring (check timer, connection routing) lives in the simulator.
+Real component modelled: HAProxy 2.x with one frontend and one backend whose servers are either
+the single VIP:port (``backend="vip"``) or every node's NodePort (``backend="nodeports"``,
+``balance roundrobin``, FACTS section E), in ``mode tcp`` (optionally ``send-proxy`` /
+``send-proxy-v2`` with ``proxy-v2-options``) or ``mode http`` with ``option forwardfor``. This
+module is plain Python; the SimPy wiring (check timers, connection routing) lives in the
+simulator.
 
 Facts relied on (``FACTS.md``):
 
@@ -22,7 +24,11 @@ Facts relied on (``FACTS.md``):
   (defaults 2 s / 3 / 2). The health counter follows HAProxy's ``check.c``: it runs from 0 to
   ``rise + fall - 1``, a server is UP while it is ``>= rise``, and a new server starts at
   ``rise`` ("up, but will fall down at first failure"), so the *first* failed check after start
-  marks it DOWN; later, ``fall`` consecutive failures are needed.
+  marks it DOWN; later, ``fall`` consecutive failures are needed. Every server has its own
+  counter.
+* H4 with an explicit check ``port`` (the healthCheckNodePort pattern, K10, K11): no PROXY header
+  on the check (lab, 2.6.12: ``check port <p> send-proxy-v2`` + ``option httpchk GET /healthz``
+  sends exactly ``GET /healthz HTTP/1.0\r\n\r\n``).
 * H7: ``mode http`` + ``option forwardfor`` appends one ``x-forwarded-for: <client>`` line after
   the last header and keeps a client-sent one. HAProxy 2.x (HTX) also lower-cases every header
   name on the way out (lab: ``Host`` left as ``host``); :meth:`HAProxy.upstream_bytes` does the
@@ -30,7 +36,9 @@ Facts relied on (``FACTS.md``):
 
 Left out: ``mode http`` with ``send-proxy`` (legal in HAProxy, not modelled: rejected by
 :class:`HAProxyConfig`), ``if-none``/``except`` on ``forwardfor``, TLS termination, ``fastinter``
-/ ``downinter``, ``observe``, agent checks, multiple servers and balancing, keep-alive reuse.
+/ ``downinter``, ``observe``, agent checks, ``check-send-proxy``, server weights (e.g. from
+kube-proxy's ``X-Load-Balancing-Endpoint-Weight``, K11), balancing algorithms other than an
+unweighted ``roundrobin``, keep-alive reuse.
 """
 
 from __future__ import annotations
@@ -38,15 +46,21 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from sim.http import HTTPRequestError, parse_request_head
 from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, TLVType, encode
 
-__all__ = ["HAProxy", "HAProxyConfig"]
+__all__ = ["HTTPCHK_REQUEST", "HAProxy", "HAProxyConfig"]
 
 _MODES = ("tcp", "http")
 _SEND_PROXY = (None, "v1", "v2")
 _V2_OPTIONS = ("crc32c", "unique-id", "authority", "ssl")
+_BACKENDS = ("vip", "nodeports")
+
+HTTPCHK_REQUEST = b"GET /healthz HTTP/1.0\r\n\r\n"
+"""What ``option httpchk GET /healthz`` sends (lab, HAProxy 2.6.12: HTTP/1.0, no headers, and no
+PROXY header in front when the server line has an explicit check ``port``, H4)."""
 
 # PP2_TYPE_SSL value for a plaintext client connection: client flags 0 (no PP2_CLIENT_SSL), verify
 # 0, no sub-TLVs (lab, HAProxy 2.6.12: `20 0005 00 00000000`).
@@ -65,7 +79,9 @@ class HAProxyConfig:
     ``forwardfor``: ``option forwardfor`` (only meaningful with ``mode="http"``). ``check``,
     ``inter_s``, ``fall``, ``rise``: the server's TCP health check (H5).
     ``proxy_v2_options``: subset of ``crc32c``, ``unique-id``, ``authority``, ``ssl`` (H2), only
-    with ``send_proxy="v2"``.
+    with ``send_proxy="v2"``. ``backend``: ``"vip"`` (one server, the MetalLB VIP) or
+    ``"nodeports"`` (one server per node, ``<node IP>:<NodePort>``, ``balance roundrobin`` over
+    the UP ones, MetalLB bypassed; FACTS section E, K7, K10, K11).
     """
 
     mode: str = "tcp"
@@ -76,10 +92,16 @@ class HAProxyConfig:
     fall: int = 3
     rise: int = 2
     proxy_v2_options: tuple[str, ...] = ()
+    backend: Literal["vip", "nodeports"] = "vip"
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
             raise ValueError(f"HAProxyConfig.mode={self.mode!r}: allowed values are 'tcp', 'http'")
+        if self.backend not in _BACKENDS:
+            raise ValueError(
+                f"HAProxyConfig.backend={self.backend!r}: allowed values are 'vip' (one server, "
+                "the MetalLB VIP) and 'nodeports' (one server per node's NodePort)"
+            )
         if self.send_proxy not in _SEND_PROXY:
             raise ValueError(
                 f"HAProxyConfig.send_proxy={self.send_proxy!r}: allowed values are None, 'v1', 'v2'"
@@ -140,19 +162,29 @@ def _check_port(port: int, name: str) -> None:
 
 
 class HAProxy:
-    """One HAProxy instance: frontend ``frontend_ip:frontend_port``, server = the VIP.
+    """One HAProxy instance: frontend ``frontend_ip:frontend_port`` and ``servers`` servers.
 
     ``ip`` is HAProxy's own address (the source of its server-side and check connections).
+    Servers are numbered ``0 .. servers - 1``; the caller knows their addresses (the VIP, or
+    node ``i``'s NodePort for server ``i``).
     """
 
     def __init__(
-        self, config: HAProxyConfig, *, ip: str, frontend_ip: str, frontend_port: int
+        self,
+        config: HAProxyConfig,
+        *,
+        ip: str,
+        frontend_ip: str,
+        frontend_port: int,
+        servers: int = 1,
     ) -> None:
         if not isinstance(config, HAProxyConfig):
             raise ValueError(
                 f"HAProxy: config must be an HAProxyConfig, got {type(config).__name__}"
             )
         _check_port(frontend_port, "frontend_port")
+        if isinstance(servers, bool) or not isinstance(servers, int) or servers < 1:
+            raise ValueError(f"HAProxy: servers={servers!r} must be an integer >= 1")
         self.config = config
         self.ip = ip
         self._ip = _parse_ip(ip, "ip")
@@ -173,8 +205,11 @@ class HAProxy:
         )
         self._stream_tlvs = self._tlvs(with_stream=True) if self._version == 2 else ()
         self._forwardfor = config.mode == "http" and config.forwardfor
-        self._health = config.rise  # HAProxy: "up, but will fall down at first failure" (H5)
+        # HAProxy: a new server is "up, but will fall down at first failure" (H5).
+        self._health = [config.rise] * servers
         self._health_max = config.rise + config.fall - 1
+        self._up = servers  # how many servers are UP
+        self._last = -1  # the server roundrobin picked last
 
     def _tlvs(self, *, with_stream: bool) -> tuple[TLV, ...]:
         # Order as HAProxy 2.6 writes them (lab): CRC32C, UNIQUE_ID, SSL. UNIQUE_ID only exists on
@@ -190,9 +225,38 @@ class HAProxy:
         return tuple(tlvs)
 
     @property
+    def servers(self) -> int:
+        """How many servers the backend has."""
+        return len(self._health)
+
+    @property
     def server_up(self) -> bool:
-        """Whether HAProxy considers its server (the VIP) UP (H5); ``True`` at start."""
-        return self._health >= self.config.rise
+        """Whether HAProxy considers at least one server UP (H5); ``True`` at start.
+
+        With one server (``backend="vip"``) that is the VIP's state.
+        """
+        return self._up > 0
+
+    def is_up(self, server: int) -> bool:
+        """Whether HAProxy considers server number ``server`` UP (H5)."""
+        return self._health[server] >= self.config.rise
+
+    def pick(self) -> int:
+        """``balance roundrobin``: the next UP server after the one picked last; ``-1`` if none.
+
+        With equal weights HAProxy's roundrobin serves the servers in turn and skips those that
+        are DOWN; this is that order (weights are not modelled).
+        """
+        health = self._health
+        n = len(health)
+        rise = self.config.rise
+        i = self._last
+        for _ in range(n):
+            i = i + 1 if i + 1 < n else 0
+            if health[i] >= rise:
+                self._last = i
+                return i
+        return -1
 
     def upstream_bytes(
         self,
@@ -252,14 +316,19 @@ class HAProxy:
         src_port: int | None = None,
         server_ip: str | None = None,
         server_port: int | None = None,
+        explicit_port: bool = False,
     ) -> bytes:
-        """The bytes a health-check connection sends before the TCP check succeeds (H4, H5).
+        """The PROXY bytes a health-check connection sends first (H4, H5).
 
         ``b""`` without ``send_proxy``; with ``v2`` the LOCAL header (16 bytes, plus the CRC32C
         and SSL TLVs when those options are set). With ``v1`` HAProxy 2.6 sends the check
         connection's own addresses (lab), so ``src_port``, ``server_ip`` and ``server_port`` of
         the check connection are required then; they are ignored otherwise.
+        ``explicit_port=True`` (the server line has ``check port <p>``): ``b""`` whatever
+        ``send_proxy`` says, since only ``check-send-proxy`` (not modelled) would add it (H4).
         """
+        if explicit_port:
+            return b""
         if self._version == 2:
             return self._check_v2
         if self._version == 0:
@@ -287,23 +356,28 @@ class HAProxy:
             )
         )
 
-    def record_check(self, ok: bool) -> str | None:
-        """Feed one check result; return ``"DOWN"``/``"UP"`` on a state change, else ``None``.
+    def record_check(self, ok: bool, server: int = 0) -> str | None:
+        """Feed one check result of ``server``; return ``"DOWN"``/``"UP"`` on a change, else None.
 
-        HAProxy's health counter (H5, ``check.c``): a pass adds one (and jumps to the top once
-        ``rise`` is reached), a failure subtracts one (and drops to 0 once below ``rise``).
+        HAProxy's health counter (H5, ``check.c``), one per server: a pass adds one (and jumps to
+        the top once ``rise`` is reached), a failure subtracts one (and drops to 0 once below
+        ``rise``).
         """
-        was_up = self._health >= self.config.rise
+        rise = self.config.rise
+        health = self._health[server]
+        was_up = health >= rise
         if ok:
-            if self._health < self._health_max:
-                self._health += 1
-                if self._health >= self.config.rise:
-                    self._health = self._health_max
-        elif self._health > 0:
-            self._health -= 1
-            if self._health < self.config.rise:
-                self._health = 0
-        is_up = self._health >= self.config.rise
+            if health < self._health_max:
+                health += 1
+                if health >= rise:
+                    health = self._health_max
+        elif health > 0:
+            health -= 1
+            if health < rise:
+                health = 0
+        self._health[server] = health
+        is_up = health >= rise
         if is_up == was_up:
             return None
+        self._up += 1 if is_up else -1
         return "UP" if is_up else "DOWN"

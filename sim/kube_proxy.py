@@ -28,9 +28,13 @@ argument):
   NodePort meets the same rules (K1, K6): under ``Local`` a node without a local endpoint drops
   it (K7), under ``Cluster`` any node forwards and masquerades.
 
-Left out: terminating-endpoint fallback (K12), IPVS and nftables modes (K5, K16),
-healthCheckNodePort traffic (K10, K11), host-network callers (K2b), session affinity, conntrack
-timeouts (a flow lives exactly as long as its connection, K14).
+* healthCheckNodePort (``Local`` only, K10): kube-proxy's own HTTP server answers any path with
+  200 while the node has Ready local endpoints, else 503 (K11, :meth:`KubeProxy.health_check`).
+
+Left out: terminating-endpoint fallback (K12), IPVS and nftables modes (K5, K16), the health
+server's JSON body and ``X-Load-Balancing-Endpoint-Weight`` header (K11), an unhealthy
+kube-proxy (``serviceProxyHealthy: false``), host-network callers (K2b), session affinity,
+conntrack timeouts (a flow lives exactly as long as its connection, K14).
 """
 
 from __future__ import annotations
@@ -77,6 +81,15 @@ class KubeProxy:
     def local_ready(self, node: int) -> Sequence[int]:
         """Indices of the Ready gateway pods on ``node``."""
         return self._local[node]
+
+    def health_check(self, node: int) -> tuple[int, int]:
+        """``(status, localEndpoints)`` of ``node``'s healthCheckNodePort answer (K10, K11).
+
+        200 when kube-proxy's view holds at least one Ready endpoint on ``node``, else 503
+        (kube-proxy itself is always healthy here). The caller checks that the node is up.
+        """
+        count = len(self._local[node])
+        return (200 if count else 503), count
 
     def route_external(self, node: int, u: float) -> tuple[int, int]:
         """Verdict for a new external connection to the VIP arriving on ``node``.

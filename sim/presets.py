@@ -21,10 +21,12 @@ from sim.haproxy import HAProxyConfig
 from sim.scenario import Scenario
 
 __all__ = [
+    "ALTERNATIVES",
     "PRESETS",
     "cluster",
     "get",
     "haproxy_http_xff",
+    "haproxy_nodeports",
     "local",
     "local_naive",
     "pp_missing",
@@ -73,6 +75,19 @@ pp_unexpected = replace(
 pp_missing = replace(_SEED_TOPOLOGY, name="pp_missing", gateway_proxy_protocol=True)
 """Pitfall: the gateway requires PROXY but clients reach the VIP directly: reset (E5)."""
 
+haproxy_nodeports = replace(
+    _SEED_TOPOLOGY,
+    name="haproxy_nodeports",
+    external_traffic_policy="Local",
+    haproxy=HAProxyConfig(mode="tcp", send_proxy="v2", backend="nodeports"),
+    gateway_proxy_protocol=True,
+    num_trusted_proxies=0,
+)
+"""Alternative (FACTS section E): HAProxy ``send-proxy-v2`` straight to every node's NodePort,
+``Local``, checks on the healthCheckNodePort (no PROXY on them, H4): nodes without a Ready
+gateway pod fail ``/healthz`` (K11) and get no traffic; client IP kept; failover after about
+``inter x fall`` (H5) without ARP; MetalLB bypassed (K7, K10)."""
+
 PRESETS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -85,13 +100,24 @@ PRESETS: dict[str, Scenario] = {
         pp_missing,
     )
 }
-"""Every preset by name."""
+"""Every preset of the story and its pitfalls, by name (the set the CLI's comparison runs)."""
+
+ALTERNATIVES: dict[str, Scenario] = {s.name: s for s in (haproxy_nodeports,)}
+"""Presets for alternatives from FACTS section E, by name; kept apart from :data:`PRESETS` so the
+story's comparison stays the same. :func:`get` finds them too."""
 
 
 def get(name: str) -> Scenario:
-    """The preset called ``name``; :class:`ValueError` listing the allowed names otherwise."""
+    """The preset called ``name`` (in :data:`PRESETS` or :data:`ALTERNATIVES`).
+
+    :class:`ValueError` listing the allowed names otherwise.
+    """
     try:
         return PRESETS[name]
     except (KeyError, TypeError):
-        allowed = ", ".join(PRESETS)
+        pass
+    try:
+        return ALTERNATIVES[name]
+    except (KeyError, TypeError):
+        allowed = ", ".join([*PRESETS, *ALTERNATIVES])
         raise ValueError(f"preset: unknown name {name!r}; allowed: {allowed}") from None

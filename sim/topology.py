@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import math
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Generator
 from typing import Any
 
@@ -119,11 +120,20 @@ class Topology(ControlPlane):
         )
         self.clients = Clients(sc.clients, client_xff=sc.client_xff, rng=self.rng["ports"])
         self.arp = ArpCache(sc.clients + 1)  # the last entry is HAProxy's
+        # backend "nodeports": server i is node i's NodePort (FACTS section E); else the VIP.
+        self._nodeports = sc.haproxy is not None and sc.haproxy.backend == "nodeports"
         self.haproxy = (
-            HAProxy(sc.haproxy, ip=HAPROXY_IP, frontend_ip=HAPROXY_IP, frontend_port=HAPROXY_PORT)
+            HAProxy(
+                sc.haproxy,
+                ip=HAPROXY_IP,
+                frontend_ip=HAPROXY_IP,
+                frontend_port=HAPROXY_PORT,
+                servers=sc.nodes if self._nodeports else 1,
+            )
             if sc.haproxy is not None
             else None
         )
+        self.check_payloads = Counter()  # what HAProxy's checks sent first (H4), by bytes
         self.sidecar = Sidecar(pod="app-1", pod_ip=APP_POD_IP)
         self._sidecar_memo: dict[tuple[bytes, str], SidecarResult] = {}
 
@@ -166,7 +176,11 @@ class Topology(ControlPlane):
         for event in sc.failures:
             self.env.process(self._failure(event))
         if self.haproxy is not None and self.haproxy.config.check:
-            self.env.process(self._health_checks())
+            if self._nodeports:
+                for server in range(sc.nodes):
+                    self.env.process(self._nodeport_checks(server))
+            else:
+                self.env.process(self._health_checks())
 
     def _draw_connections(self) -> None:
         # All per-connection randomness, in vectorised batches, one stream per purpose.
@@ -281,6 +295,7 @@ class Topology(ControlPlane):
         timeout_end = t + self.scenario.client_timeout_s
         http_mode = False
         dst_ip, dst_port = VIP, VIP_PORT
+        server = -1  # backend "nodeports": the server (= node index) HAProxy picked
         if self._nodeport_node:
             target = self.nodes[self._nodeport_node[k]]
             dst_ip, dst_port = target.node_ip, NODE_PORT
@@ -297,7 +312,8 @@ class Topology(ControlPlane):
                 )
             if not hap.server_up:
                 if hops is not None:
-                    hops.append(hop("haproxy", HAPROXY_IP, HAPROXY_PORT, "", 0, "server DOWN (H5)"))
+                    what = "every server DOWN (H5)" if self._nodeports else "server DOWN (H5)"
+                    hops.append(hop("haproxy", HAPROXY_IP, HAPROXY_PORT, "", 0, what))
                 return self._fail(
                     k,
                     cip,
@@ -310,10 +326,18 @@ class Topology(ControlPlane):
                     "",
                 )
             src_ip, src_port, slot = HAPROXY_IP, clients.next_port(clients.count), clients.count
+            if self._nodeports:
+                # roundrobin over the servers HAProxy's checks hold UP (section E, H5).
+                server = hap.pick()
+                target = self.nodes[server]
+                dst_ip, dst_port = target.node_ip, NODE_PORT
 
         # ARP (M9, M10): the sender's entry for the VIP decides the ingress node; a NodePort
         # is the node's own address, so MetalLB plays no part (K7).
-        entry = self._nodeport_node[k] if self._nodeport_node else self.arp.entries[slot]
+        if self._nodeport_node:
+            entry = self._nodeport_node[k]
+        else:
+            entry = server if server >= 0 else self.arp.entries[slot]
         if entry < 0:
             owner = self.speaker.announcer
             if owner is None or not self.nodes[owner].up:
@@ -334,18 +358,24 @@ class Topology(ControlPlane):
                 client_port=cport,
                 request=data,
                 src_port=src_port,
-                server_ip=VIP,
-                server_port=VIP_PORT,
+                server_ip=dst_ip,
+                server_port=dst_port,
             )
             if hops is not None:
+                rewrite = haproxy_rewrite(hap)
+                if server >= 0:
+                    rewrite += (
+                        f"; server {node.name} ({dst_ip}:{dst_port}) by roundrobin over the UP "
+                        "servers, MetalLB bypassed (section E)"
+                    )
                 hops.append(
                     hop(
                         f"haproxy ({hap.config.mode})",
                         src_ip,
                         src_port,
-                        VIP,
-                        VIP_PORT,
-                        haproxy_rewrite(hap),
+                        dst_ip,
+                        dst_port,
+                        rewrite,
                         data,
                     )
                 )
@@ -403,7 +433,11 @@ class Topology(ControlPlane):
                     pod.ip,
                     8080,
                     kube_proxy_rewrite(
-                        node, pod, self.names, snat, "NodePort" if self._nodeport_node else "VIP"
+                        node,
+                        pod,
+                        self.names,
+                        snat,
+                        "NodePort" if self._nodeport_node or server >= 0 else "VIP",
                     ),
                     data,
                 )
