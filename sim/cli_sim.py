@@ -36,9 +36,9 @@ _FMT = argparse.RawDescriptionHelpFormatter
 
 def register(sub: Any) -> None:
     """Add the simulator sub-commands to the top-level parser's sub-parsers."""
-    from sim.presets import PRESETS
+    from sim.presets import ALTERNATIVES, PRESETS
 
-    names = ", ".join(PRESETS)
+    names = ", ".join([*PRESETS, *ALTERNATIVES])
 
     p = sub.add_parser(
         "compare",
