@@ -338,8 +338,18 @@ def controls_from_scenario(scenario: Scenario) -> dict[str, Any]:
 
     Raises:
         ValueError: the scenario has failures the controls cannot express (anything but at most
-            one ``NodeDown`` without ``up_at_s``); the message names ``failures``.
+            one ``NodeDown`` without ``up_at_s``; the message names ``failures``), or clients
+            or HAProxy aimed at the NodePorts (``client_target``, ``haproxy.backend``).
     """
+    if scenario.client_target != "vip":
+        raise ValueError(
+            f"client_target: the explorer's clients use the VIP, got {scenario.client_target!r}"
+        )
+    if scenario.haproxy is not None and scenario.haproxy.backend != "vip":
+        raise ValueError(
+            f"haproxy.backend: the explorer's HAProxy uses the VIP, got "
+            f"{scenario.haproxy.backend!r}"
+        )
     failures = scenario.failures
     if len(failures) > 1 or (
         failures and (not isinstance(failures[0], NodeDown) or failures[0].up_at_s is not None)

@@ -253,3 +253,17 @@ def test_explorer_keeps_a_late_failure_time() -> None:
     ex = Explorer(late)
     assert ex.values()["failure_at_s"] == 9.5
     assert ex.scenario is not None and ex.scenario.failures == late.failures
+
+
+def test_controls_refuse_scenarios_aimed_at_the_nodeports() -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from sim import presets
+    from sim.explore import controls_from_scenario
+
+    with pytest.raises(ValueError, match=r"^client_target"):
+        controls_from_scenario(replace(presets.local, client_target="nodeport"))
+    with pytest.raises(ValueError, match=r"^haproxy\.backend"):
+        controls_from_scenario(presets.get("haproxy_nodeports"))
