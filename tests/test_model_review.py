@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simpy
+from sim_checks import assert_every_connection_accounted
 
 import sim
 from sim import presets
 from sim.addresses import node_ip, tunnel_ip
 from sim.memberlist import Memberlist, suspicion_timeouts
-from sim.results import OUTCOMES, Recorder
+from sim.results import Recorder
 
 SHORT = {"duration_s": 4.0, "rate_per_s": 50.0}
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,15 +303,7 @@ def _every_failure(name: str) -> sim.Scenario:
 def test_conservation_with_every_failure_type(name: str) -> None:
     sc = _every_failure(name)
     result = sim.simulate(sc)
-    conns = result.connections
-    assert conns["outcome"].isin(OUTCOMES).all()
-    ok = conns["outcome"] == "ok"
-    assert (conns.loc[ok, "reason"] == "").all() and (conns.loc[~ok, "reason"] != "").all()
-    assert not conns.isna().any().any()
-    assert (conns["t_end"] >= conns["t_start"]).all()
-    summary = result.summary()
-    failed = sum(v for k, v in summary.items() if k.startswith("failed_"))
-    assert summary["connections"] == len(conns) == summary["ok"] + failed
+    assert_every_connection_accounted(result)
     kinds = list(result.events["kind"])
     for kind in ("node_down", "node_not_ready", "pod_evicted", "pod_deleted", "pod_moved"):
         assert kind in kinds, kind
