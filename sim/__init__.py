@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from sim import presets
-from sim.haproxy import HAProxyConfig
+from sim.net.haproxy import HAProxyConfig
 from sim.results import Result, compare, summarize_results
 from sim.scenario import DeletePod, MovePod, NodeDown, Scenario
 from sim.sweep import sweep

@@ -29,13 +29,13 @@ from sim.addresses import (
     VIP_PORT,
     pod_ip,
 )
-from sim.clients import ArpCache, Clients
-from sim.gateway import IngressGateway
-from sim.haproxy import HTTPCHK_REQUEST, HAProxy
-from sim.kube_proxy import DROP, FORWARD, KubeProxy
-from sim.memberlist import Memberlist
-from sim.metallb import L2Speaker
-from sim.node import GatewayPod, Node
+from sim.net.clients import ArpCache, Clients
+from sim.net.gateway import IngressGateway
+from sim.net.haproxy import HTTPCHK_REQUEST, HAProxy
+from sim.net.kube_proxy import DROP, FORWARD, KubeProxy
+from sim.net.memberlist import Memberlist
+from sim.net.metallb import L2Speaker
+from sim.net.node import GatewayPod, Node
 from sim.results import CONNECTION_COLUMNS, Recorder
 from sim.scenario import DeletePod, MovePod, NodeDown, Scenario
 

@@ -4,8 +4,8 @@ the gateway, the sidecar, and the record of how the connection ended.
 :class:`DataPlane` is a base class of :class:`sim.topology.Topology`, whose ``_connect`` decides
 the first half (client, HAProxy, ARP or NodePort, the ingress node) and then calls
 :meth:`DataPlane._deliver`. In-cluster callers (K8) start here too. The L7 elements it calls
-(:class:`~sim.gateway.IngressGateway`, :class:`~sim.sidecar.Sidecar`) get real bytes, so every
-PROXY header the gateway sees is decoded by :mod:`sim.proxy_protocol`.
+(:class:`~sim.net.gateway.IngressGateway`, :class:`~sim.net.sidecar.Sidecar`) get real bytes,
+so every PROXY header the gateway sees is decoded by :mod:`sim.proxy_protocol`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 import simpy
 
 from sim.addresses import APP_POD_IP, VIP, VIP_PORT, caller_pod_ip
-from sim.clients import Clients
-from sim.haproxy import HAProxy
-from sim.kube_proxy import FORWARD, KubeProxy
-from sim.node import GatewayPod, Node
+from sim.net.clients import Clients
+from sim.net.haproxy import HAProxy
+from sim.net.kube_proxy import FORWARD, KubeProxy
+from sim.net.node import GatewayPod, Node
+from sim.net.sidecar import Sidecar, SidecarResult
 from sim.results import Recorder
 from sim.scenario import Scenario
-from sim.sidecar import Sidecar, SidecarResult
 from sim.trace import GATEWAY_FAILURE_FACTS, HopList, ephemeral_port, gateway_rewrite, hop
 
 __all__ = ["DataPlane"]

@@ -33,7 +33,7 @@ def _settable_fields(cls: type) -> dict[str, Any]:
 
 def allowed_keys() -> list[str]:
     """Every key that :func:`apply_overrides` accepts, in a stable order."""
-    from sim.haproxy import HAProxyConfig
+    from sim.net.haproxy import HAProxyConfig
     from sim.scenario import Scenario
 
     keys = [k for k in _settable_fields(Scenario) if k != "failures"]
@@ -90,7 +90,7 @@ def _parse(key: str, text: str, tp: Any) -> Any:
 
 def parse_value(key: str, text: str) -> Any:
     """Parse ``text`` for ``key`` (a Scenario field or ``haproxy.<field>``) by the field's type."""
-    from sim.haproxy import HAProxyConfig
+    from sim.net.haproxy import HAProxyConfig
     from sim.scenario import Scenario
 
     if key.startswith("haproxy."):
@@ -128,7 +128,7 @@ def apply_overrides(scenario: Any, changes: Iterable[tuple[str, Any]]) -> Any:
     Text values are parsed with :func:`parse_value`. The result is validated by the Scenario's
     own constructor, so an out-of-range value raises ``ValueError`` naming the field.
     """
-    from sim.haproxy import HAProxyConfig
+    from sim.net.haproxy import HAProxyConfig
 
     plain: dict[str, Any] = {}
     sub: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sim.haproxy import HAProxyConfig
+from sim.net.haproxy import HAProxyConfig
 from sim.scenario import Scenario
 
 __all__ = [

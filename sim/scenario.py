@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sim.addresses import MAX_CLIENTS, MAX_NODES
-from sim.haproxy import HAProxyConfig
+from sim.net.haproxy import HAProxyConfig
 
 MAX_CONNECTIONS = 20_000_000
 """Upper bound on ``rate_per_s * duration_s``, the expected number of connections of a run."""

@@ -14,8 +14,8 @@ its gateway pod's node, or its gateway pod dies is rewritten as failed at that m
 
 Control plane (:mod:`sim.control_plane`, a base class of :class:`Topology`): SimPy processes
 for the failures (:class:`~sim.NodeDown`, :class:`~sim.DeletePod`,
-:class:`~sim.MovePod`), memberlist detection (:mod:`sim.memberlist`), MetalLB's election and
-gratuitous ARPs (:mod:`sim.metallb`), EndpointSlice propagation to kube-proxy and the speakers
+:class:`~sim.MovePod`), memberlist detection (:mod:`sim.net.memberlist`), MetalLB's election and
+gratuitous ARPs (:mod:`sim.net.metallb`), EndpointSlice propagation to kube-proxy and the speakers
 (``endpoint_update_delay_s``), the node lifecycle controller (NotReady after
 ``node_monitor_grace_period_s``, eviction ``pod_eviction_timeout_s`` later, K15) and HAProxy's
 health checks (H4, H5).
@@ -44,17 +44,17 @@ from sim.addresses import (
     VIP,
     VIP_PORT,
 )
-from sim.clients import ArpCache, Clients
 from sim.control_plane import ControlPlane
 from sim.data_plane import DataPlane
-from sim.haproxy import HAProxy
-from sim.kube_proxy import DROP, FORWARD, KubeProxy
-from sim.memberlist import Memberlist
-from sim.metallb import L2Speaker
-from sim.node import GatewayPod, Node
+from sim.net.clients import ArpCache, Clients
+from sim.net.haproxy import HAProxy
+from sim.net.kube_proxy import DROP, FORWARD, KubeProxy
+from sim.net.memberlist import Memberlist
+from sim.net.metallb import L2Speaker
+from sim.net.node import GatewayPod, Node
+from sim.net.sidecar import Sidecar, SidecarResult
 from sim.results import Recorder, Result
 from sim.scenario import Scenario
-from sim.sidecar import Sidecar, SidecarResult
 from sim.trace import (
     HopList,
     haproxy_rewrite,

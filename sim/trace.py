@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pandas as pd
 
 if TYPE_CHECKING:
-    from sim.haproxy import HAProxy
-    from sim.node import GatewayPod, Node
+    from sim.net.haproxy import HAProxy
+    from sim.net.node import GatewayPod, Node
     from sim.scenario import Scenario
 
 __all__ = ["HOP_COLUMNS", "Hop", "HopList", "hop", "trace"]

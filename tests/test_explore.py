@@ -1,4 +1,4 @@
-"""Tests for sim.explore: the log and summary tables, and the explorer's controls and widget."""
+"""Tests for sim.viz.explore: the log and summary tables, and the explorer's controls and widget."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import sim
 from sim import presets
-from sim.explore import (
+from sim.viz.explore import (
     CONTROLS,
     LOG_COLUMNS,
     VISIBILITY_FIELDS,
@@ -261,7 +261,7 @@ def test_controls_refuse_scenarios_aimed_at_the_nodeports() -> None:
     import pytest
 
     from sim import presets
-    from sim.explore import controls_from_scenario
+    from sim.viz.explore import controls_from_scenario
 
     with pytest.raises(ValueError, match=r"^client_target"):
         controls_from_scenario(replace(presets.local, client_target="nodeport"))

@@ -1,4 +1,4 @@
-"""Tests for sim.figures: the tutorial figures draw what the results say, for every preset."""
+"""Tests for sim.viz.figures: the tutorial figures draw what the results say, for every preset."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 import sim
-from sim.figures import (
+from sim.viz.figures import (
     EVENT_STYLES,
     draw_topology,
     plot_load_spread,

@@ -1,4 +1,4 @@
-"""The Istio ingress gateway element (sim.gateway), including FACTS.md C4 at the element level."""
+"""The Istio ingress gateway element (sim.net.gateway), with FACTS.md C4 at the element level."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import ipaddress
 
 import pytest
 
-from sim.gateway import IngressGateway, trusted_from_xff
-from sim.haproxy import HAProxy, HAProxyConfig
-from sim.http import build_request, parse_request_head
+from sim.net.gateway import IngressGateway, trusted_from_xff
+from sim.net.haproxy import HAProxy, HAProxyConfig
+from sim.net.http import build_request, parse_request_head
+from sim.net.sidecar import Sidecar
 from sim.proxy_protocol import Command, ProxyHeader, encode
-from sim.sidecar import Sidecar
 
 C_IP, C_PORT = "10.0.1.7", 40001
 L_NODE_IP = "10.0.0.13"  # the announcing node's NIC address

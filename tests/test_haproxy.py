@@ -1,4 +1,4 @@
-"""The simulated HAProxy: bytes it writes upstream, check bytes, check state machine (sim.haproxy).
+"""The simulated HAProxy (sim.net.haproxy): bytes it writes upstream, check bytes, check states.
 
 The ``LAB_*`` vectors were captured from Debian's HAProxy 2.6.12 on loopback (``send-proxy-v2
 proxy-v2-options ssl,unique-id,authority,crc32c``, ``send-proxy``, ``mode http`` + ``option
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sim.haproxy import HAProxy, HAProxyConfig
-from sim.http import HTTPRequestError, build_request
+from sim.net.haproxy import HAProxy, HAProxyConfig
+from sim.net.http import HTTPRequestError, build_request
 from sim.proxy_protocol import Command, Family, TLVType, decode
 
 REQUEST = build_request(host="app.example.com")

@@ -9,8 +9,8 @@ from sim_checks import assert_every_connection_accounted
 
 import sim
 from sim import presets
-from sim.cli_sim import COMPARE_PRESETS
-from sim.haproxy import HTTPCHK_REQUEST, HAProxy
+from sim.cli.simulate import COMPARE_PRESETS
+from sim.net.haproxy import HTTPCHK_REQUEST, HAProxy
 from sim.proxy_protocol import Command, decode
 from sim.topology import Topology
 

@@ -1,10 +1,10 @@
-"""The HTTP/1.1 request bytes and the strict request-head parser (sim.http)."""
+"""The HTTP/1.1 request bytes and the strict request-head parser (sim.net.http)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sim.http import (
+from sim.net.http import (
     MAX_HEAD_BYTES,
     HTTPRequestError,
     build_request,

@@ -8,7 +8,7 @@ import pytest
 
 import sim
 from sim import presets
-from sim.kube_proxy import DROP, FORWARD, REJECT, KubeProxy
+from sim.net.kube_proxy import DROP, FORWARD, REJECT, KubeProxy
 
 
 def test_route_external_verdicts() -> None:

@@ -11,8 +11,8 @@ import pytest
 import sim
 from sim import presets
 from sim.addresses import VIP
-from sim.memberlist import dead_after_s, remaining_suspicion_s, suspicion_timeouts
-from sim.metallb import hash_order
+from sim.net.memberlist import dead_after_s, remaining_suspicion_s, suspicion_timeouts
+from sim.net.metallb import hash_order
 
 
 def test_hash_order_is_sha256_of_node_hash_vip() -> None:
@@ -79,7 +79,7 @@ def test_metallb_announces_nothing_without_endpoints() -> None:
 
 
 def _bounds(sc: sim.Scenario) -> tuple[float, float]:
-    """Failover gap bounds implied by the timing model (sim.memberlist), N <= 3 (k = 0).
+    """Failover gap bounds implied by the timing model (sim.net.memberlist), N <= 3 (k = 0).
 
     First probe of the dead node within (N-1) probe intervals; the prober marks it suspect a
     probe interval later (probe timeout + indirect probes); suspicion min flat; GARP at once.

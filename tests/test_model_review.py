@@ -21,7 +21,7 @@ from sim_checks import assert_every_connection_accounted
 import sim
 from sim import presets
 from sim.addresses import node_ip, tunnel_ip
-from sim.memberlist import Memberlist, suspicion_timeouts
+from sim.net.memberlist import Memberlist, suspicion_timeouts
 from sim.results import Recorder
 
 SHORT = {"duration_s": 4.0, "rate_per_s": 50.0}

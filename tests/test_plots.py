@@ -1,4 +1,4 @@
-"""Tests for sim.plots: the byte-by-byte header figure and its table."""
+"""Tests for sim.viz.plots: the byte-by-byte header figure and its table."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.patches import Rectangle
 
-from sim.plots import anatomy_frame, plot_header_anatomy
 from sim.proxy_protocol import (
     TLV,
     Command,
@@ -20,6 +19,7 @@ from sim.proxy_protocol import (
     encode,
     ssl_tlv,
 )
+from sim.viz.plots import anatomy_frame, plot_header_anatomy
 
 PAYLOAD = b"GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n"
 

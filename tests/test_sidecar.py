@@ -1,11 +1,11 @@
-"""The app pod's sidecar (sim.sidecar): E9 with use_remote_address=false, N=0, and I8."""
+"""The app pod's sidecar (sim.net.sidecar): E9 with use_remote_address=false, N=0, and I8."""
 
 from __future__ import annotations
 
 import pytest
 
-from sim.http import HTTPRequestError, build_request
-from sim.sidecar import APP_SOCKET_PEER_IP, Sidecar
+from sim.net.http import HTTPRequestError, build_request
+from sim.net.sidecar import APP_SOCKET_PEER_IP, Sidecar
 
 GW_POD_IP = "172.16.2.10"
 

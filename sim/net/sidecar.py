@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.gateway import trusted_from_xff
-from sim.http import HTTPRequestError, parse_request_head
+from sim.net.gateway import trusted_from_xff
+from sim.net.http import HTTPRequestError, parse_request_head
 
 __all__ = ["APP_SOCKET_PEER_IP", "Sidecar", "SidecarResult"]
 
@@ -53,7 +53,7 @@ class Sidecar:
     def handle(self, request: bytes, *, peer_ip: str, peer_port: int = 0) -> SidecarResult:
         """Process the request forwarded by ``peer_ip:peer_port`` (the gateway pod).
 
-        Raises :class:`~sim.http.HTTPRequestError` if ``request`` is not a complete, valid
+        Raises :class:`~sim.net.http.HTTPRequestError` if ``request`` is not a complete, valid
         request head (the real sidecar would answer 400; the gateway never forwards such bytes).
         """
         head = parse_request_head(request)

@@ -15,7 +15,7 @@ timing model rather than message by message:
   independent confirmations (other members' own failed probes) arrive; when ``N - 2 < k``
   (three nodes or fewer) ``k = 0`` and ``min`` applies flat, 4 s by default (M8, M12);
 * when the timer fires the node is declared dead; MetalLB's speakers see the NodeLeave event and
-  force-resync every service (M8), i.e. re-run the L2 election (:mod:`sim.metallb`).
+  force-resync every service (M8), i.e. re-run the L2 election (:mod:`sim.net.metallb`).
 
 A speaker that starts (again) joins at once: its push/pull with a live member makes it alive in
 everyone's view.

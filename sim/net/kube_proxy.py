@@ -7,7 +7,7 @@ argument):
 * ``externalTrafficPolicy: Cluster``: mark for masquerade before choosing an endpoint (K1, K4),
   so the source is rewritten even when the endpoint is local; the new source is the address of the
   egress device, the node IP for a local pod and the ingress node's tunnel IP for a remote one
-  (N1-N3, :meth:`sim.node.Node.masquerade_ip`).
+  (N1-N3, :meth:`sim.net.node.Node.masquerade_ip`).
 * ``Local``: keep the client address and use only endpoints on this node (K2, K3); with endpoints
   elsewhere but none here the packet is DROPped (the client times out), with no endpoints at all
   it is REJECTed (the client sees "connection refused") (K6, K7).

@@ -28,11 +28,11 @@ import pandas as pd
 
 from sim import presets
 from sim.addresses import HAPROXY_IP, SIDECAR_INBOUND_IP
-from sim.figures import plot_timeline
-from sim.haproxy import HAProxyConfig
+from sim.net.haproxy import HAProxyConfig
 from sim.results import Result
 from sim.scenario import NodeDown, Scenario
 from sim.topology import simulate
+from sim.viz.figures import plot_timeline
 
 __all__ = [
     "CONTROLS",

@@ -1,8 +1,8 @@
 """The ``srcip-lab`` command line.
 
 Sub-commands are registered by small modules so that each part of the package owns its own
-arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli_pp`) and the simulator commands
-``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli_sim`).
+arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli.pp`) and the simulator commands
+``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`).
 
 Errors the user can fix (a bad argument, a malformed header) print one line on stderr,
 ``srcip-lab: error: ...``, and exit with status 2; argparse's usage errors (a missing or
@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from sim.cli_pp import register as register_pp
-    from sim.cli_sim import register as register_sim
+    from sim.cli.pp import register as register_pp
+    from sim.cli.simulate import register as register_sim
 
     register_pp(sub)
     register_sim(sub)

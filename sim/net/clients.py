@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.addresses import EPHEMERAL_HIGH, EPHEMERAL_LOW, HOST, client_ip
-from sim.http import build_request
+from sim.net.http import build_request
 
 
 class ArpCache:

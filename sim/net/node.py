@@ -3,7 +3,7 @@
 Models a worker node of the cluster as far as source addresses are concerned: the primary NIC
 address (``node_ip``, on the clients' L2 segment) and the address Calico gives the node's tunnel
 device (``tunnel_ip``, N2). Which of the two a masqueraded packet leaves with depends on the egress
-device of the route to the chosen pod (N1, N3): that choice is made in :mod:`sim.kube_proxy`.
+device of the route to the chosen pod (N1, N3): that choice is made in :mod:`sim.net.kube_proxy`.
 
 A node is either up or powered off (:class:`sim.NodeDown`); a powered-off node drops every
 packet, which the clients see as a timeout (no RST comes back).
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sim.addresses import node_ip, node_name, tunnel_ip
 
 if TYPE_CHECKING:
-    from sim.gateway import IngressGateway
+    from sim.net.gateway import IngressGateway
 
 
 class Node:

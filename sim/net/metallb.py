@@ -5,7 +5,7 @@ LoadBalancer IP, and, as ``announcer="naive"``, an endpoint-blind lease-based an
 
 * ``metallb``: every speaker computes the same answer (M5): the candidates, sorted by
   ``sha256(node + "#" + VIP)``, first wins (M3). Candidates are the live speakers (the
-  memberlist view, :mod:`sim.memberlist`); with ``Local`` only those on a node with a usable
+  memberlist view, :mod:`sim.net.memberlist`); with ``Local`` only those on a node with a usable
   (Ready) local endpoint (M3, M4); nothing is announced while the Service has no usable endpoint
   anywhere (M3, M7). The election re-runs on every membership change (ForceSync, M8) and on every
   EndpointSlice change the speakers see. Removing a non-announcing node never moves the VIP;
@@ -18,7 +18,7 @@ LoadBalancer IP, and, as ``announcer="naive"``, an endpoint-blind lease-based an
   10 s in M1), so that the two announcers differ only in endpoint awareness and placement.
 * The new announcer sends a gratuitous ARP at once, then every ``garp_interval_s`` until
   ``garp_duration_s`` after the takeover (M9); each one updates the ARP caches of the clients and
-  HAProxy on the segment (:class:`sim.clients.ArpCache`, M10). The announcement before the run
+  HAProxy on the segment (:class:`sim.net.clients.ArpCache`, M10). The announcement before the run
   starts is taken as settled (everyone has resolved the VIP).
 
 Left out: several VIPs and address pools, L2Advertisement node selectors, the
@@ -35,8 +35,8 @@ from typing import Any
 
 import simpy
 
-from sim.clients import ArpCache
-from sim.memberlist import Memberlist
+from sim.net.clients import ArpCache
+from sim.net.memberlist import Memberlist
 from sim.results import Recorder
 
 

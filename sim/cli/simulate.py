@@ -297,7 +297,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``srcip-lab compare``: the main job of ``make run``."""
-    from sim.compare_job import run_compare
+    from sim.cli.compare import run_compare
 
     out = Path(args.out)
     run_compare(

@@ -45,7 +45,7 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sim.http import HTTPRequestError, parse_request_head
+from sim.net.http import HTTPRequestError, parse_request_head
 from sim.proxy_protocol import Command, Family, ProxyHeader, ProxyProtocolError, decode
 
 __all__ = ["GatewayResult", "IngressGateway"]

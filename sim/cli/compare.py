@@ -7,7 +7,8 @@ The job prints one comparison table (:func:`sim.compare`) and writes:
 * ``compare.csv``: that table;
 * ``connections.csv``: every connection of every run (column ``scenario`` added);
 * ``events.csv``: every control-plane event of every run;
-* ``reachability.png``, ``timeline.png``, ``load_spread.png``: the figures of :mod:`sim.figures`.
+* ``reachability.png``, ``timeline.png``, ``load_spread.png``: the figures of
+  :mod:`sim.viz.figures`.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _write_figures(out: Path, table: pd.DataFrame, results: dict[str, Result]) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim import figures
+    from sim.viz import figures
 
     written = []
     drawings: tuple[tuple[str, Callable[[Any], None], tuple[float, float]], ...] = (

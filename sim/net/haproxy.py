@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from sim.http import HTTPRequestError, parse_request_head
+from sim.net.http import HTTPRequestError, parse_request_head
 from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, TLVType, encode
 
 __all__ = ["HTTPCHK_REQUEST", "HAProxy", "HAProxyConfig"]
@@ -276,7 +276,8 @@ class HAProxy:
         after the client's own fields (H7). ``src_port``/``server_ip``/``server_port`` describe
         the server-side connection; they do not appear in the bytes (they are the L4 envelope).
         Raises :class:`ValueError` for an address that is not an IP, and
-        :class:`~sim.http.HTTPRequestError` when ``mode http`` is given a request it cannot parse.
+        :class:`~sim.net.http.HTTPRequestError` when ``mode http`` is given a request it cannot
+        parse.
         """
         if self._version:
             client = _parse_ip(client_ip, "client_ip")
