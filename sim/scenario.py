@@ -100,6 +100,8 @@ Failure = NodeDown | DeletePod | MovePod
 """Any failure event a :class:`Scenario` accepts."""
 
 _POLICIES = ("Cluster", "Local")
+ENCAPSULATIONS = ("VXLAN", "IPIP", "VXLANCrossSubnet", "IPIPCrossSubnet", "None")
+"""Allowed values of :attr:`Scenario.encapsulation` (Calico IPPool modes, C1)."""
 _ANNOUNCERS = ("metallb", "naive")
 _POSITIVE_TIMES = (
     "probe_interval_s",
@@ -113,7 +115,7 @@ _POSITIVE_TIMES = (
     "request_time_s",
     "duration_s",
 )
-_NONNEGATIVE_TIMES = ("endpoint_update_delay_s", "pod_start_s")
+_NONNEGATIVE_TIMES = ("endpoint_update_delay_s", "pod_start_s", "termination_drain_s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +142,9 @@ class Scenario:
     duration_s: float = 60.0
     failures: tuple[NodeDown | DeletePod | MovePod, ...] = ()
     seed: int = 0
+    # Calico IPPool encapsulation (C1, N3): Always modes send pod traffic to other nodes through
+    # the tunnel device, CrossSubnet (nodes share one L2 subnet here) and None through the NIC.
+    encapsulation: Literal["VXLAN", "IPIP", "VXLANCrossSubnet", "IPIPCrossSubnet", "None"] = "VXLAN"
     # memberlist DefaultLANConfig (M8)
     probe_interval_s: float = 1.0
     probe_timeout_s: float = 0.5
@@ -157,6 +162,8 @@ class Scenario:
     request_time_s: float = 0.02
     endpoint_update_delay_s: float = 1.0
     pod_start_s: float = 5.0
+    # Istio's terminationDrainDuration: a Terminating gateway pod keeps serving this long (K18)
+    termination_drain_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -167,6 +174,11 @@ class Scenario:
             raise ValueError(
                 f"external_traffic_policy: {self.external_traffic_policy!r} is not allowed; "
                 "allowed: 'Cluster', 'Local'"
+            )
+        if self.encapsulation not in ENCAPSULATIONS:
+            raise ValueError(
+                f"encapsulation: {self.encapsulation!r} is not allowed; allowed: "
+                + ", ".join(repr(e) for e in ENCAPSULATIONS)
             )
         if self.announcer not in _ANNOUNCERS:
             raise ValueError(

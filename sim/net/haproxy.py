@@ -82,6 +82,9 @@ class HAProxyConfig:
     with ``send_proxy="v2"``. ``backend``: ``"vip"`` (one server, the MetalLB VIP) or
     ``"nodeports"`` (one server per node, ``<node IP>:<NodePort>``, ``balance roundrobin`` over
     the UP ones, MetalLB bypassed; FACTS section E, K7, K10, K11).
+    ``timeout_connect_s`` (``timeout connect``, default 5 s), ``timeout_check_s`` (``timeout
+    check``; ``None`` = unset), ``fastinter_s`` and ``downinter_s`` (``None`` = ``inter``): the
+    timers of a health check against a server that does not answer (H10).
     """
 
     mode: str = "tcp"
@@ -93,6 +96,10 @@ class HAProxyConfig:
     rise: int = 2
     proxy_v2_options: tuple[str, ...] = ()
     backend: Literal["vip", "nodeports"] = "vip"
+    timeout_connect_s: float = 5.0
+    timeout_check_s: float | None = None
+    fastinter_s: float | None = None
+    downinter_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -119,6 +126,19 @@ class HAProxyConfig:
             raise ValueError(f"HAProxyConfig.inter_s={self.inter_s!r}: must be a number > 0")
         if not self.inter_s > 0 or self.inter_s == float("inf"):
             raise ValueError(f"HAProxyConfig.inter_s={self.inter_s!r}: must be finite and > 0")
+        for name in ("timeout_connect_s", "timeout_check_s", "fastinter_s", "downinter_s"):
+            value = getattr(self, name)
+            if value is None and name != "timeout_connect_s":
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value < float("inf")
+            ):
+                allowed = "a number of seconds > 0" + (
+                    "" if name == "timeout_connect_s" else " or None"
+                )
+                raise ValueError(f"HAProxyConfig.{name}={value!r}: must be {allowed}")
         for name in ("fall", "rise"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
