@@ -21,7 +21,6 @@ import simpy
 
 from sim.net.deployment import GatewayDeployment
 from sim.net.memberlist import Memberlist
-from sim.net.node import Node
 from sim.net.node_lifecycle import NodeLifecycleController
 from sim.results import Recorder
 from sim.scenario import DeletePod, MovePod, NodeDown
@@ -34,11 +33,10 @@ class FailureInjector:
 
     Args:
         env: the SimPy environment.
-        nodes: every node, index order.
-        live: indices of the powered nodes, sorted; kept up to date in place.
         recorder: where ``node_down``/``node_up`` events go, and whose in-flight connections
             break.
-        deployment: the gateway pods.
+        deployment: the gateway pods; its ``nodes`` and ``live`` (indices of the powered nodes,
+            sorted, kept up to date here in place) are the cluster's.
         memberlist: the speakers' failure detector.
         lifecycle: the node lifecycle controller.
         pod_start_s: how long a restarting speaker takes to rejoin.
@@ -48,8 +46,6 @@ class FailureInjector:
         self,
         env: simpy.Environment,
         *,
-        nodes: Sequence[Node],
-        live: list[int],
         recorder: Recorder,
         deployment: GatewayDeployment,
         memberlist: Memberlist,
@@ -57,14 +53,14 @@ class FailureInjector:
         pod_start_s: float,
     ) -> None:
         self.env = env
-        self.nodes = nodes
-        self.live = live
+        self.nodes = deployment.nodes
+        self.live = deployment.live
         self._recorder = recorder
         self.deployment = deployment
         self.memberlist = memberlist
         self.lifecycle = lifecycle
         self.pod_start_s = pod_start_s
-        self._index = {n.name: n.index for n in nodes}
+        self._index = {n.name: n.index for n in self.nodes}
 
     def start(self, events: Sequence[NodeDown | DeletePod | MovePod]) -> None:
         """One process per event, in the scenario's order."""
@@ -98,6 +94,7 @@ class FailureInjector:
             lambda r: r.entry_node == name or r.gateway_node == name,
             "timeout",
             "node_down_in_flight",
+            why=(name, "powered off while in flight: the conntrack entry (K14) is gone"),
         )
         self.deployment.node_stopped(node)
         self.memberlist.speaker_died(node)

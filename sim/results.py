@@ -101,7 +101,7 @@ class Recorder:
             in flight ends then, :meth:`break_in_flight`).
     """
 
-    __slots__ = ("client_timeout_s", "connections", "events", "max_service_s")
+    __slots__ = ("client_timeout_s", "connections", "events", "max_service_s", "on_break")
 
     def __init__(self, client_timeout_s: float = 3.0) -> None:
         self.connections: list[Connection] = []
@@ -109,6 +109,8 @@ class Recorder:
         self.client_timeout_s = client_timeout_s
         self.max_service_s = 0.0
         """The longest request of the run: no connection that started earlier is still open."""
+        self.on_break: Callable[[Connection, str, str], None] | None = None
+        """Told ``(new_row, element, detail)`` of every broken connection (``sim.trace``)."""
 
     def event(self, t: float, kind: str, node: str, detail: str) -> None:
         """Record one control-plane event (see ``docs/reference/results.md`` for the kinds)."""
@@ -121,12 +123,14 @@ class Recorder:
         outcome: str,
         reason: str,
         relay: Callable[[Connection, str], str] | None = None,
+        why: tuple[str, str] = ("", ""),
     ) -> None:
         """End the connections in flight at ``now`` that ``match`` (K14: their state is gone).
 
         A ``reset`` ends at ``now``; a ``timeout`` when the client's connect timeout would
         expire (at least ``now``). ``relay(row, outcome)`` gives the outcome the client sees when
         a proxy stands in between (HAProxy ``mode http`` turns a reset into ``502``, H7).
+        ``why`` is ``(element, detail)``: where and why, for :attr:`on_break`.
         """
         rows = self.connections
         horizon = now - self.max_service_s
@@ -137,6 +141,8 @@ class Recorder:
                 t_end = now if outcome == "reset" else max(now, row.t_start + self.client_timeout_s)
                 seen = relay(row, outcome) if relay is not None else outcome
                 rows[i] = row._replace(t_end=t_end, outcome=seen, reason=reason)
+                if self.on_break is not None:
+                    self.on_break(rows[i], *why)
             i -= 1
 
 

@@ -120,11 +120,12 @@ class Topology:
         self.trace_conn = trace_conn
         self.hops: list[Hop] | None = None
         self.hops_conn_id = -1  # the connection whose hops are in ``hops``
+        if trace_conn is not None:
+            self.rec.on_break = self._broken
         self.nodes = [Node(i) for i in range(sc.nodes)]
         self.names = [n.name for n in self.nodes]
         self.live = list(range(sc.nodes))
         self.clients = Clients(sc.clients, client_xff=sc.client_xff, rng=self.rng["ports"])
-        self.arp = ArpCache(sc.clients + 1)  # the last entry is HAProxy's
         self.check_payloads: Counter[bytes] = Counter()  # what HAProxy's checks sent (H4)
         self.sidecar = Sidecar(pod="app-1", pod_ip=APP_POD_IP)
         self._wire_control_plane()
@@ -163,18 +164,25 @@ class Topology:
             node_names=self.names,
             on_change=lambda: self.speaker.elect(),
         )
+        self.segment = Segment(
+            vip=VIP,
+            arp=ArpCache(sc.clients + 1),  # the last entry is HAProxy's
+            hosts={
+                **{ip: slot for slot, ip in enumerate(self.clients.ips)},
+                HAPROXY_IP: sc.clients,
+            },
+            announcer=lambda: self.speaker.announcer,
+            nodes=self.nodes,
+        )
+        self.arp = self.segment.arp
         self.speaker = L2Speaker(
             env,
-            mode=sc.announcer,
-            local_policy=local,
-            vip=VIP,
-            node_names=self.names,
+            sc,
+            segment=self.segment,
+            nodes=self.nodes,
             memberlist=self.memberlist,
             local_endpoints=lambda n: len(self.kube_proxy.local_ready(n)),
-            arp=self.arp,
-            garp=(sc.garp_interval_s, sc.garp_duration_s),
             recorder=rec,
-            node_up=lambda n: self.nodes[n].up,
         )
         self.endpoints.watchers += [self.kube_proxy.set_endpoints, lambda _: self.speaker.elect()]
         self.speaker.start()
@@ -187,8 +195,6 @@ class Topology:
         )
         self.failures = FailureInjector(
             env,
-            nodes=self.nodes,
-            live=self.live,
             recorder=rec,
             deployment=self.deployment,
             memberlist=self.memberlist,
@@ -198,15 +204,6 @@ class Topology:
 
     def _wire_data_plane(self) -> None:
         sc = self.scenario
-        hosts = {ip: slot for slot, ip in enumerate(self.clients.ips)}
-        hosts[HAPROXY_IP] = self.clients.count
-        self.segment = Segment(
-            vip=VIP,
-            arp=self.arp,
-            hosts=hosts,
-            announcer=lambda: self.speaker.announcer,
-            nodes=self.nodes,
-        )
         self.haproxy: HAProxy | None = None
         self.checker: HealthChecker | None = None
         stages: list[Stage] = [self.segment.handle, self.kube_proxy.handle]
@@ -381,12 +378,11 @@ class Topology:
 
     def _failed(self, flow: Flow, verdict: Verdict) -> Connection:
         """The record of a connection that ended with ``verdict``, as its client sees it."""
-        outcome = verdict.outcome
         if flow.path == "haproxy" and self.haproxy is not None:
-            outcome = self.haproxy.relay_outcome(outcome)
+            verdict = self.haproxy.relay(verdict, flow)
         t = flow.t_start
         t_end = t + self.scenario.client_timeout_s if verdict.timed_out else t
-        return flow.record(outcome, verdict.reason, t_end)
+        return flow.record(verdict.outcome, verdict.reason, t_end)
 
     def _call_from_pod(self, k: int, flow: Flow) -> Packet:
         # K8: a pod on a live node (uniformly) sends to the VIP; no HAProxy, no ARP.
@@ -411,6 +407,7 @@ class Topology:
         # A forced delete resets the pod's connections in flight (K14); behind HAProxy in mode
         # http the client sees HAProxy's 502 (H7).
         hap = self.haproxy
+        pod = self.deployment.current[name]
         self.rec.break_in_flight(
             self.env.now,
             lambda r: r.gateway_pod == name,
@@ -419,7 +416,18 @@ class Topology:
             None
             if hap is None
             else (lambda r, o: hap.relay_outcome(o) if r.path == "haproxy" else o),
+            why=(f"{name} on {pod.host.name}", "deleted (forced) while in flight: reset (K14)"),
         )
+
+    def _broken(self, row: Connection, element: str, detail: str) -> None:
+        """A connection broke in flight: the traced one gets a last hop saying where and why."""
+        if self.hops is None or row.conn_id != self.hops_conn_id:
+            return
+        action = Action.NO_ANSWER if row.outcome == "timeout" else Action.RESET
+        if row.outcome.startswith("http_"):
+            action = Action.ANSWERED
+        packet = Packet(row.client_ip, row.client_port, "", 0)
+        self.hops.append(Hop(element, packet, (Step(action, f"{row.outcome}: {detail}"),)))
 
     def _probe(self, server: int, u: float) -> tuple[bool, str]:
         """One HAProxy check connection to ``server`` through the network (H4, H5, K10, K11)."""

@@ -359,6 +359,27 @@ class HAProxy:
             )
         return ("new connection from HAProxy", "the client address is lost (H7)")
 
+    def relay(self, verdict: Verdict, flow: Flow) -> Verdict:
+        """The verdict HAProxy's client gets when the server-side connection ended in ``verdict``.
+
+        Adds HAProxy's hop to the trace when it changes what the client sees
+        (:meth:`relay_outcome`).
+        """
+        seen = self.relay_outcome(verdict.outcome)
+        if seen == verdict.outcome:
+            return verdict
+        if seen == "reset":
+            action = Action.RESET
+            detail = "server connection refused: HAProxy closes the client's connection (mode tcp)"
+        else:
+            action = Action.ANSWERED
+            cause = "refused" if verdict.outcome == "refused" else "reset"
+            detail = f"server connection {cause}: HAProxy answers {seen[5:]} (H7)"
+        if flow.hops is not None:
+            back = Packet(self.frontend_ip, self.frontend_port, flow.client_ip, flow.client_port)
+            flow.hop(f"haproxy ({self.config.mode})", back, Step(action, detail))
+        return verdict._replace(outcome=seen, action=action, detail=detail)
+
     def relay_outcome(self, outcome: str) -> str:
         """What HAProxy's client sees when the server-side connection ends with ``outcome``.
 
