@@ -183,3 +183,15 @@ def test_the_top_level_of_sim_holds_at_most_16_modules() -> None:
     assert len(modules) <= 16, modules
     packages = {p.name for p in SIM.iterdir() if (p / "__init__.py").exists()}
     assert {"net", "proxy_protocol", "viz", "cli"} <= packages
+
+
+def test_the_architecture_picture_names_every_element() -> None:
+    svg = (SIM.parent / "docs" / "background" / "architecture.svg").read_text(encoding="utf-8")
+    from sim.viz.architecture import BOXES
+
+    for _key, title, code, _x, _y in BOXES:
+        for line in [title, *code.split("\n")]:
+            assert line.replace("&", "&amp;") in svg, line
+    elements = {p.stem for p in (SIM / "net").glob("*.py")} - {"__init__", "http"}
+    shown = " ".join(code for *_, code, _x, _y in BOXES)
+    assert all(f"net.{name}" in shown for name in elements), elements
