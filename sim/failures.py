@@ -9,7 +9,8 @@ of :attr:`sim.Scenario.failures`. What a power change sets off is wired here, in
   timers start (K15);
 * power on: the pods restart (not Ready until ``pod_start_s``), the speaker rejoins memberlist
   ``pod_start_s`` later;
-* a pod deletion or move: :meth:`sim.net.deployment.GatewayDeployment.delete`.
+* a pod deletion or move: :meth:`sim.net.deployment.GatewayDeployment.delete` (graceful or
+  forced) and :meth:`~sim.net.deployment.GatewayDeployment.move` (a rollout).
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ class FailureInjector:
                 yield self.env.timeout(event.up_at_s - event.at_s)
                 self.power_on(self._index[event.node])
         elif isinstance(event, MovePod):
-            self.deployment.delete(event.pod, self._index[event.to_node], "pod_moved")
+            self.deployment.move(event.pod, self._index[event.to_node])
         else:
-            self.deployment.delete(event.pod, None, "pod_deleted")
+            self.deployment.delete(event.pod, "pod_deleted", force=event.force)
 
     def power_off(self, node: int) -> None:
         """Power ``node`` off (K14, K15, M8)."""
@@ -91,7 +92,7 @@ class FailureInjector:
         name = host.name
         self._recorder.break_in_flight(
             self.env.now,
-            lambda r: r.entry_node == name or r.gateway_node == name,
+            lambda _k, r: r.entry_node == name or r.gateway_node == name,
             "timeout",
             "node_down_in_flight",
             why=(name, "powered off while in flight: the conntrack entry (K14) is gone"),

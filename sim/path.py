@@ -23,6 +23,7 @@ recording on (``flow.hops`` is a list, as :func:`sim.trace` asks), each element 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from enum import StrEnum
 from functools import partial
@@ -59,6 +60,9 @@ class Action(StrEnum):
     """Closed by a reset after the connection was established."""
     ANSWERED = "ANSWERED"
     """Answered with an HTTP error status instead of being passed on."""
+
+
+_PASSIVE = frozenset((Action.FORWARDED, Action.ACCEPTED))
 
 
 class Packet(NamedTuple):
@@ -105,7 +109,11 @@ class Hop(NamedTuple):
 
     @property
     def action(self) -> Action:
-        """The hop's decisive action: its last step's."""
+        """The hop's decisive action: its last step that did more than pass the packet on or
+        accept it (a rewrite, a delivery, a failure), else its last step's."""
+        for step in reversed(self.steps):
+            if step.action not in _PASSIVE:
+                return step.action
         return self.steps[-1].action
 
 
@@ -138,6 +146,15 @@ class Flow:
 
     client_ip = ""
     client_port = 0
+    t_syn = 0.0
+    """When the SYN now on its way was sent (the first one, or a retransmission, T1)."""
+    syn_sent = 1
+    t_connected = math.nan
+    snat_port = 0
+    """The source port MASQUERADE would give this connection (``--random-fully``, K17)."""
+    pinned_node = -1
+    """The node whose conntrack entry holds this connection's DNAT (K14): a retransmitted SYN
+    that reaches it goes to the same pod."""
     node = -1
     """Index of the node the packet is on (``-1``: not on a node yet)."""
     server = -1
@@ -149,19 +166,37 @@ class Flow:
     gateway_node = ""
     snat_ip = ""
     gateway_direct_ip = ""
+    gateway_direct_port = 0
     gateway_client_ip = ""
     x_envoy_external_address = ""
     xff_at_app = ""
     app_remote_ip = ""
 
+    stages: tuple[Callable[[Packet, Flow], Packet | Verdict], ...] = ()
+    """The elements the SYN walks from its sender (the walk sets them)."""
+    syn_packet: Packet
+    """The packet the SYN carries from its sender: resent as it is by a retransmission."""
+
     def __init__(
         self, conn_id: int, t_start: float, u_endpoint: float, path: str, hops: list[Hop] | None
     ) -> None:
         self.conn_id = conn_id
-        self.t_start = t_start
+        self.t_start = self.t_syn = t_start
         self.u_endpoint = u_endpoint
         self.path = path
         self.hops = hops
+
+    def new_attempt(self, t_syn: float, u_endpoint: float) -> None:
+        """A retransmitted SYN leaves at ``t_syn``: forget what the last one observed (T1).
+
+        The conntrack entry (``pod``, ``pinned_node``) and the ports stay; ``u_endpoint`` is the
+        draw for a DNAT on a node that has no entry for this connection yet.
+        """
+        self.t_syn = t_syn
+        self.syn_sent += 1
+        self.u_endpoint = u_endpoint
+        for name in _ATTEMPT_FIELDS:
+            self.__dict__.pop(name, None)
 
     def hop(self, element: str, packet: Packet, *steps: Step) -> None:
         """Record one hop (only while recording; callers check ``flow.hops is not None``)."""
@@ -176,15 +211,18 @@ class Flow:
                 self.client_ip,
                 self.client_port,
                 self.t_start,
+                self.t_connected,
                 t_end,
                 outcome,
                 reason,
+                self.syn_sent,
                 self.path,
                 self.entry_node,
                 self.gateway_pod,
                 self.gateway_node,
                 self.snat_ip,
                 self.gateway_direct_ip,
+                self.gateway_direct_port,
                 self.gateway_client_ip,
                 self.x_envoy_external_address,
                 self.xff_at_app,
@@ -192,6 +230,18 @@ class Flow:
             )
         )
 
+
+_ATTEMPT_FIELDS = (
+    "node",
+    "entry_node",
+    "gateway_pod",
+    "gateway_node",
+    "snat_ip",
+    "gateway_direct_ip",
+    "gateway_direct_port",
+    "gateway_client_ip",
+)
+# What one SYN's walk observed; a retransmission observes it afresh.
 
 # Named tuples built from a ready tuple, skipping the generated __new__'s keyword handling: the
 # walk makes several packets and one record per connection (benchmarks/bench_sim.py).

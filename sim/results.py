@@ -48,13 +48,20 @@ class Connection(NamedTuple):
     client_port: int
     """The client's ephemeral source port."""
     t_start: float
-    """When the client sent its SYN (simulated seconds)."""
+    """When the client sent its first SYN (simulated seconds)."""
+    t_connected: float
+    """When the TCP connection to the gateway pod was established: the time of the SYN that got
+    an answer (behind HAProxy, of HAProxy's server-side connection); NaN (an empty CSV cell)
+    when no SYN reached a live gateway pod (T1)."""
     t_end: float
     """When the connection ended: response, reset, refusal, or the client's time-out."""
     outcome: str
     """How it ended for the client: one of :data:`OUTCOMES`."""
     reason: str
     """Why it failed (``""`` when ``outcome == "ok"``); the summary's ``failed_<reason>``."""
+    syn_sent: int
+    """How many SYNs were sent: 1, plus the retransmissions of an unanswered one (T1); behind
+    HAProxy, those of its server-side connection (its own retries included, H10)."""
     path: str
     """``"direct"`` (client to the VIP or a NodePort), ``"haproxy"`` or ``"in_cluster"``."""
     entry_node: str
@@ -67,6 +74,9 @@ class Connection(NamedTuple):
     """The address kube-proxy's MASQUERADE gave the connection (``""``: not masqueraded)."""
     gateway_direct_ip: str
     """The source address of the packets that reached the gateway pod (Envoy's direct peer)."""
+    gateway_direct_port: int
+    """Their source port: random after MASQUERADE (``--random-fully``, K17), else the sender's
+    (the client's, or HAProxy's own); 0 when the connection did not reach the gateway."""
     gateway_client_ip: str
     """The gateway's downstream remote address after PROXY / XFF (Envoy's DRA, E7, E9)."""
     x_envoy_external_address: str
@@ -96,21 +106,41 @@ OUTCOMES = ("ok", "timeout", "reset", "refused", "http_400", "http_502", "http_5
 class Recorder:
     """Collects rows during a run: ``connections`` (:class:`Connection`) and ``events``.
 
+    ``connections`` holds one slot per connection of the run, by ``conn_id``; a slot is
+    ``None`` until the connection has ended its walk (a SYN waiting to be retransmitted, T1).
+
     Args:
         client_timeout_s: how long a client waits for an answer (a connection that dies silently
             in flight ends then, :meth:`break_in_flight`).
     """
 
-    __slots__ = ("client_timeout_s", "connections", "events", "max_service_s", "on_break")
+    __slots__ = (
+        "client_timeout_s",
+        "connections",
+        "events",
+        "filled",
+        "max_service_s",
+        "on_break",
+        "pod_index",
+    )
 
-    def __init__(self, client_timeout_s: float = 3.0) -> None:
-        self.connections: list[Connection] = []
+    def __init__(self, client_timeout_s: float = 10.0) -> None:
+        self.connections: list[Connection | None] = []
+        self.pod_index: list[int] = []
+        """For every slot, the index of the gateway pod incarnation it went to (-1: none)."""
         self.events: list[tuple[float, str, str, str]] = []
         self.client_timeout_s = client_timeout_s
         self.max_service_s = 0.0
         """The longest request of the run: no connection that started earlier is still open."""
+        self.filled = 0
+        """Connections ``0 .. filled - 1`` have started (their slot may still be ``None``)."""
         self.on_break: Callable[[Connection, str, str], None] | None = None
         """Told ``(new_row, element, detail)`` of every broken connection (``sim.trace``)."""
+
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` connections (all ``None``)."""
+        self.connections = [None] * count
+        self.pod_index = [-1] * count
 
     def event(self, t: float, kind: str, node: str, detail: str) -> None:
         """Record one control-plane event (see ``docs/reference/results.md`` for the kinds)."""
@@ -119,30 +149,40 @@ class Recorder:
     def break_in_flight(
         self,
         now: float,
-        match: Callable[[Connection], bool],
+        match: Callable[[int, Connection], bool],
         outcome: str,
         reason: str,
         relay: Callable[[Connection, str], str] | None = None,
         why: tuple[str, str] = ("", ""),
     ) -> None:
-        """End the connections in flight at ``now`` that ``match`` (K14: their state is gone).
+        """End the connections in flight at ``now`` for which ``match(conn_id, row)`` holds.
 
-        A ``reset`` ends at ``now``; a ``timeout`` when the client's connect timeout would
-        expire (at least ``now``). ``relay(row, outcome)`` gives the outcome the client sees when
-        a proxy stands in between (HAProxy ``mode http`` turns a reset into ``502``, H7).
-        ``why`` is ``(element, detail)``: where and why, for :attr:`on_break`.
+        In flight: established (``t_connected <= now``) and not yet ended. A ``reset`` ends at
+        ``now``; a ``timeout`` when the client's timeout would expire (at least ``now``).
+        ``relay(row, outcome)`` gives the outcome the client sees when a proxy stands in between
+        (HAProxy ``mode http`` turns a reset into ``502``, H7). ``why`` is ``(element, detail)``:
+        where and why, for :attr:`on_break`.
         """
         rows = self.connections
-        horizon = now - self.max_service_s
-        i = len(rows) - 1
-        while i >= 0 and rows[i].t_start >= horizon:
+        # A connection established at most client_timeout_s after its first SYN (T1) and open
+        # for at most max_service_s: nothing that started before the horizon is still open.
+        horizon = now - self.max_service_s - self.client_timeout_s
+        i = self.filled - 1
+        while i >= 0:
             row = rows[i]
-            if row.outcome == "ok" and row.t_end > now and match(row):
-                t_end = now if outcome == "reset" else max(now, row.t_start + self.client_timeout_s)
-                seen = relay(row, outcome) if relay is not None else outcome
-                rows[i] = row._replace(t_end=t_end, outcome=seen, reason=reason)
-                if self.on_break is not None:
-                    self.on_break(rows[i], *why)
+            if row is not None:
+                if row.t_start < horizon:
+                    break
+                if row.outcome == "ok" and row.t_connected <= now < row.t_end and match(i, row):
+                    t_end = (
+                        now
+                        if outcome == "reset"
+                        else max(now, row.t_connected + self.client_timeout_s)
+                    )
+                    seen = relay(row, outcome) if relay is not None else outcome
+                    rows[i] = row = row._replace(t_end=t_end, outcome=seen, reason=reason)
+                    if self.on_break is not None:
+                        self.on_break(row, *why)
             i -= 1
 
 
@@ -180,9 +220,19 @@ class Result:
         pods: Sequence[tuple[str, str, str, float]],
     ) -> Result:
         """Build the DataFrames from the recorder's tuples (done once, at the end of a run)."""
-        connections = _frame(recorder.connections, CONNECTION_COLUMNS)
+        rows = recorder.connections
+        assert all(row is not None for row in rows), "a connection did not end its walk"
+        connections = _frame(rows, CONNECTION_COLUMNS)  # type: ignore[arg-type]
         if len(connections):
-            connections = connections.astype({"conn_id": "int64", "client_port": "int64"})
+            connections = connections.astype(
+                {
+                    "conn_id": "int64",
+                    "client_port": "int64",
+                    "syn_sent": "int64",
+                    "gateway_direct_port": "int64",
+                    "t_connected": "float64",
+                }
+            )
         events = _frame(sorted(recorder.events, key=lambda e: e[0]), EVENT_COLUMNS)
         return cls(
             scenario=scenario,
@@ -209,9 +259,15 @@ class Result:
         return pd.DataFrame([self.summary()])
 
 
-def failover_gap_s(ok_starts: np.ndarray, duration_s: float) -> float:
-    """Longest stretch of ``[0, duration_s]`` without the start of a successful connection."""
-    points = np.concatenate(([0.0], np.sort(ok_starts), [duration_s]))
+def failover_gap_s(ok_connected: np.ndarray, duration_s: float) -> float:
+    """Longest stretch of ``[0, duration_s]`` in which no successful connection was established.
+
+    ``ok_connected`` are the ``t_connected`` of the successful connections. Establishment, not
+    the first SYN, counts: a connection whose SYN was retransmitted until a gratuitous ARP moved
+    it to a live node (T1) was served only after the outage.
+    """
+    inside = ok_connected[(ok_connected >= 0.0) & (ok_connected <= duration_s)]
+    points = np.concatenate(([0.0], np.sort(inside), [duration_s]))
     return float(np.max(np.diff(points)))
 
 
@@ -227,7 +283,7 @@ def _summarize(result: Result) -> dict[str, Any]:
         good = conns[ok_mask]
         seen = int((good["app_remote_ip"] == good["client_ip"]).sum())
         out["client_ip_seen_pct"] = round(100.0 * seen / ok, 3)
-        starts = good["t_start"].to_numpy(dtype=float)
+        starts = good["t_connected"].to_numpy(dtype=float)
     else:
         out["client_ip_seen_pct"] = 0.0
         starts = np.zeros(0)

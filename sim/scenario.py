@@ -63,27 +63,43 @@ class NodeDown:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeletePod:
-    """Delete a gateway pod at ``at_s`` (a forced delete: its connections are reset).
+    """Delete a gateway pod at ``at_s``: gracefully (the default) or forced.
 
-    The Deployment's ReplicaSet creates the replacement at once on the same node (or, if that
-    node is down, on the live node with the fewest gateway pods); it keeps the name, gets a new
-    address from the node's block and becomes Ready after ``pod_start_s``.
+    Graceful (``force=False``, as ``kubectl delete pod``, a drain or a scale-down, K18): the pod
+    turns Terminating, its endpoint ``ready: false``, ``serving: true``. kube-proxy stops
+    choosing it while any Ready endpoint exists and falls back to it only when none is (K12);
+    MetalLB keeps announcing from its node (M4); the healthCheckNodePort answers 503 once only
+    terminating endpoints remain (K11). It keeps serving for ``Scenario.termination_drain_s``
+    (Istio's ``terminationDrainDuration``), then exits; connections still open then are reset.
+
+    Forced (``force=True``, ``--force --grace-period=0``): gone at once, its connections in flight
+    reset.
+
+    Either way the Deployment's ReplicaSet creates the replacement at once on the same node (or,
+    if that node is down, on the live node with the fewest gateway pods); it keeps the name, gets
+    a new address from the node's block and becomes Ready after ``pod_start_s``.
     """
 
     pod: str
     at_s: float
+    force: bool = False
 
     def __post_init__(self) -> None:
         _check_name("DeletePod.pod", self.pod)
         _check_time("DeletePod.at_s", self.at_s)
+        if not isinstance(self.force, bool):
+            raise ValueError(f"DeletePod.force: expected True or False, got {self.force!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MovePod:
-    """Delete a gateway pod at ``at_s`` and start its replacement on ``to_node``.
+    """Move a gateway pod to ``to_node`` at ``at_s``: a rollout with surge (K18).
 
-    Same as :class:`DeletePod`, but the replacement is scheduled on ``to_node`` (as after a
-    ``kubectl drain`` or a changed node selector).
+    The new pod starts on ``to_node`` at ``at_s`` (same name, an address from that node's
+    block); once it is Ready, the old pod turns Terminating, drains for
+    ``Scenario.termination_drain_s`` and exits, as with a graceful :class:`DeletePod`. Under
+    ``Cluster`` no connection is lost; under ``Local`` the VIP follows the endpoint, which resets
+    the flows in flight through the old node (M17).
     """
 
     pod: str
@@ -158,7 +174,8 @@ class Scenario:
     pod_eviction_timeout_s: float = 300.0
     # Envoy listener filters (E4)
     listener_filters_timeout_s: float = 15.0
-    client_timeout_s: float = 3.0
+    # A real client's connect timeout (curl's common --connect-timeout 10), T1
+    client_timeout_s: float = 10.0
     request_time_s: float = 0.02
     endpoint_update_delay_s: float = 1.0
     pod_start_s: float = 5.0
@@ -291,6 +308,12 @@ class Scenario:
         pods = set(self.pod_names)
         for i, event in enumerate(self.failures):
             where = f"failures[{i}]"
+            at = getattr(event, "at_s", None)
+            if isinstance(at, int | float) and at >= self.duration_s:
+                raise ValueError(
+                    f"{where}.at_s: {at:g} s is not within the run "
+                    f"(duration_s={self.duration_s:g}): a failure event must start before the end"
+                )
             if isinstance(event, NodeDown):
                 if event.node not in nodes:
                     raise ValueError(

@@ -39,6 +39,8 @@ import math
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Generator
+from functools import partial
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -59,14 +61,15 @@ from sim.net.clients import ArpCache, Clients
 from sim.net.deployment import GatewayDeployment
 from sim.net.endpoints import EndpointSlices
 from sim.net.haproxy import HTTPCHK_REQUEST, HAProxy
-from sim.net.haproxy_checks import HealthChecker
+from sim.net.haproxy_checks import CheckResult, HealthChecker
 from sim.net.kube_proxy import KubeProxy
 from sim.net.memberlist import Memberlist
 from sim.net.metallb import L2Speaker
-from sim.net.node import Node
+from sim.net.node import GatewayPod, Node
 from sim.net.node_lifecycle import NodeLifecycleController
 from sim.net.segment import Segment
 from sim.net.sidecar import Sidecar
+from sim.net.tcp import syn_retransmissions
 from sim.path import Action, Flow, Hop, Packet, Step, Verdict
 from sim.results import Connection, Recorder, Result
 from sim.scenario import Scenario
@@ -83,6 +86,8 @@ STREAMS = (
     "memberlist",
     "haproxy_checks",
     "nodeport",
+    "snat_ports",
+    "syn_retries",
 )
 """The named random streams, spawned in this order from ``SeedSequence(seed)``."""
 
@@ -106,9 +111,8 @@ class Topology:
 
     Args:
         scenario: what to simulate.
-        trace_conn: ``None`` to record no hops; ``-1`` to record the hops of the first
-            successful connection; a connection id to record that connection's hops
-            (:attr:`hops` afterwards, used by :func:`sim.trace`).
+        trace_conn: ``None`` to record no hops, or a connection id to record that connection's
+            hops (:attr:`hops` afterwards, used by :func:`sim.trace`).
     """
 
     def __init__(self, scenario: Scenario, *, trace_conn: int | None = None) -> None:
@@ -122,7 +126,9 @@ class Topology:
         self.hops_conn_id = -1  # the connection whose hops are in ``hops``
         if trace_conn is not None:
             self.rec.on_break = self._broken
-        self.nodes = [Node(i) for i in range(sc.nodes)]
+        # SYNs waiting to be retransmitted (T1): (when, conn_id, flow), a heap.
+        self._pending: list[tuple[float, int, Flow]] = []
+        self.nodes = [Node(i, sc.encapsulation) for i in range(sc.nodes)]
         self.names = [n.name for n in self.nodes]
         self.live = list(range(sc.nodes))
         self.clients = Clients(sc.clients, client_xff=sc.client_xff, rng=self.rng["ports"])
@@ -137,7 +143,6 @@ class Topology:
 
     def _wire_control_plane(self) -> None:
         sc, env, rec = self.scenario, self.env, self.rec
-        local = sc.external_traffic_policy == "Local"
         self.endpoints = EndpointSlices(
             env, delay_s=sc.endpoint_update_delay_s, recorder=rec, node_names=self.names
         )
@@ -151,40 +156,16 @@ class Topology:
             on_deleted=self._pod_deleted,
         )
         self.pods = self.deployment.pods
+        local = sc.external_traffic_policy == "Local"
         self.kube_proxy = KubeProxy(
             nodes=sc.nodes, local_policy=local, hosts=self.nodes, pods=self.pods
         )
-        self.kube_proxy.set_endpoints(self.endpoints.seen.items())
-        self.memberlist = Memberlist(
-            env,
-            nodes=sc.nodes,
-            timing=(sc.probe_interval_s, sc.suspicion_mult, sc.suspicion_max_timeout_mult),
-            rng=self.rng["memberlist"],
-            recorder=rec,
-            node_names=self.names,
-            on_change=lambda: self.speaker.elect(),
-        )
-        self.segment = Segment(
-            vip=VIP,
-            arp=ArpCache(sc.clients + 1),  # the last entry is HAProxy's
-            hosts={
-                **{ip: slot for slot, ip in enumerate(self.clients.ips)},
-                HAPROXY_IP: sc.clients,
-            },
-            announcer=lambda: self.speaker.announcer,
-            nodes=self.nodes,
-        )
-        self.arp = self.segment.arp
-        self.speaker = L2Speaker(
-            env,
-            sc,
-            segment=self.segment,
-            nodes=self.nodes,
-            memberlist=self.memberlist,
-            local_endpoints=lambda n: len(self.kube_proxy.local_ready(n)),
-            recorder=rec,
-        )
-        self.endpoints.watchers += [self.kube_proxy.set_endpoints, lambda _: self.speaker.elect()]
+        self.kube_proxy.set_endpoints(self.endpoints.ready())
+        self._wire_l2()
+        self.endpoints.watchers += [
+            lambda slices: self.kube_proxy.set_endpoints(slices.ready(), slices.terminating()),
+            lambda _slices: self.speaker.elect(),
+        ]
         self.speaker.start()
         lifecycle = NodeLifecycleController(
             env,
@@ -202,6 +183,41 @@ class Topology:
             pod_start_s=sc.pod_start_s,
         )
 
+    def _wire_l2(self) -> None:
+        """The segment's ARP caches, memberlist and the speakers' election (M3, M8, M9)."""
+        sc = self.scenario
+        self.memberlist = Memberlist(
+            self.env,
+            nodes=sc.nodes,
+            timing=(sc.probe_interval_s, sc.suspicion_mult, sc.suspicion_max_timeout_mult),
+            rng=self.rng["memberlist"],
+            recorder=self.rec,
+            node_names=self.names,
+            on_change=lambda: self.speaker.elect(),
+        )
+        self.segment = Segment(
+            vip=VIP,
+            arp=ArpCache(sc.clients + 1),  # the last entry is HAProxy's
+            hosts={
+                **{ip: slot for slot, ip in enumerate(self.clients.ips)},
+                HAPROXY_IP: sc.clients,
+            },
+            announcer=lambda: self.speaker.announcer,
+            nodes=self.nodes,
+        )
+        self.segment.on_moved = self._arp_moved
+        self.arp = self.segment.arp
+        self.speaker = L2Speaker(
+            self.env,
+            sc,
+            segment=self.segment,
+            nodes=self.nodes,
+            memberlist=self.memberlist,
+            # M4: a serving-terminating endpoint keeps its node a candidate.
+            local_endpoints=self.kube_proxy.local_usable,
+            recorder=self.rec,
+        )
+
     def _wire_data_plane(self) -> None:
         sc = self.scenario
         self.haproxy: HAProxy | None = None
@@ -209,11 +225,16 @@ class Topology:
         stages: list[Stage] = [self.segment.handle, self.kube_proxy.handle]
         if sc.haproxy is not None:
             self.haproxy = self._haproxy()
-            stages.insert(0, self.haproxy.forward)
         rest: list[Stage] = [self._at_pod, self.sidecar.forward]
         self._stages = (*stages, *rest)
         self._path = "direct" if self.haproxy is None else "haproxy"
         self._stages_in_cluster = (self.kube_proxy.handle_in_cluster, *rest)
+        # When the SYNs of a connection that gets no answer leave (T1): the client's kernel, or
+        # behind HAProxy its server-side connection with its own timeout and retries (H10).
+        deadline = sc.client_timeout_s
+        self._syn_offsets = syn_retransmissions(deadline)
+        if self.haproxy is not None:
+            self._syn_offsets_haproxy = self.haproxy.syn_offsets(deadline)
 
     def _haproxy(self) -> HAProxy:
         # backend "nodeports": server i is node i's NodePort (FACTS section E); else the VIP.
@@ -257,6 +278,7 @@ class Topology:
         self._times: list[float] = times.tolist()
         self._client_of: list[int] = self.rng["clients"].integers(0, sc.clients, n).tolist()
         self._u_endpoint: list[float] = self.rng["endpoints"].random(n).tolist()
+        self.rec.reserve(n)
         service = self.rng["service"].exponential(sc.request_time_s, n)
         self.rec.max_service_s = float(service.max()) if n else 0.0
         self._service: list[float] = service.tolist()
@@ -272,6 +294,14 @@ class Topology:
             if sc.client_target == "nodeport"
             else []
         )
+        # K17: MASQUERADE --random-fully gives each masqueraded connection a random source port
+        # from the kernel's default NAT range 1024-65535 (N5). Own stream, appended to STREAMS.
+        self._snat_ports: list[int] = (
+            self.rng["snat_ports"].integers(1024, 65536, n).tolist()
+            if sc.external_traffic_policy == "Cluster"
+            else []
+        )
+        self._u_retry = self.rng["syn_retries"]
 
     # ------------------------------------------------------------------ run
 
@@ -306,6 +336,7 @@ class Topology:
                 self.env.run(until=sc.duration_s)
         else:
             self.env.run(until=sc.duration_s)
+        self._finish()
         nodes = [(n.name, n.node_ip, n.tunnel_ip) for n in self.nodes]
         return Result.from_records(sc, self.rec, nodes, self.deployment.rows)
 
@@ -319,46 +350,51 @@ class Topology:
         n = len(self._times)
         env = self.env
         walk = self.walk
-        append = self.rec.connections.append
+        rows = self.rec.connections
         times_list = self._times
+        pending = self._pending
+        traced = self.trace_conn
         i = 0
-        while i < n:
-            # Every arrival before the next control-plane event sees the same state.
+        while i < n or pending:
+            # Every arrival and every retransmitted SYN before the next control-plane event sees
+            # the same state, so they are handled in a plain loop; a retransmission reuses the
+            # connection's ports and HAProxy's choice, so its order among arrivals does not matter.
             horizon = env.peek()
             j = bisect_left(times_list, horizon, i) if horizon < math.inf else n
-            if self.trace_conn is None:
+            if traced is None:
                 for k in range(i, j):
-                    append(walk(k, None))
+                    rows[k] = walk(k, None)
             else:
                 for k in range(i, j):
-                    append(self._walk_traced(k))
-            i = j
-            if i < n:
-                yield env.timeout(max(0.0, min(horizon, times_list[i]) - env.now))
+                    rows[k] = walk(k, [] if k == traced else None)
+            i = self.rec.filled = j
+            while pending and pending[0][0] < horizon:
+                self._retransmit(heappop(pending))
+            nxt = min(times_list[i] if i < n else math.inf, pending[0][0] if pending else math.inf)
+            if nxt == math.inf:
+                return
+            yield env.timeout(max(0.0, min(horizon, nxt) - env.now))
 
-    def _walk_traced(self, k: int) -> Connection:
-        target = self.trace_conn
-        if target is None or self.hops is not None or (target >= 0 and k != target):
-            return self.walk(k, None)
-        hops: list[Hop] = []
-        row = self.walk(k, hops)
-        if target >= 0 or row.outcome == "ok":
-            self.hops = hops
-            self.hops_conn_id = k
-        return row
+    def _finish(self) -> None:
+        """After the run: SYNs still to be retransmitted meet the state the run ended in."""
+        pending = self._pending
+        while pending:
+            self._retransmit(heappop(pending))
 
     # ------------------------------------------------------------- data plane
 
-    def walk(self, k: int, hops: list[Hop] | None) -> Connection:
-        """Walk connection ``k`` from its first packet to its end; return its record.
+    def walk(self, k: int, hops: list[Hop] | None) -> Connection | None:
+        """Walk connection ``k`` from its first packet; return its record.
 
-        ``hops`` is ``None``, or a list the elements append their hops to (``sim.trace``).
+        ``None`` when its SYN got no answer and will be retransmitted (T1): the record comes
+        from :meth:`_retransmit`. ``hops`` is ``None``, or a list the elements append their hops
+        to (``sim.trace``).
         """
         t = self._times[k]
         if self._in_cluster[k]:
             flow = Flow(k, t, self._u_endpoint[k], "in_cluster", hops)
             packet = self._call_from_pod(k, flow)
-            stages = self._stages_in_cluster
+            flow.stages = self._stages_in_cluster
         else:
             flow = Flow(k, t, self._u_endpoint[k], self._path, hops)
             if self.haproxy is not None:
@@ -368,21 +404,59 @@ class Topology:
             else:
                 dst_ip, dst_port = VIP, VIP_PORT
             packet = self.clients.connect(self._client_of[k], dst_ip, dst_port, flow)
-            stages = self._stages
-        for stage in stages:
+            flow.stages = self._stages
+            if self.haproxy is not None:
+                x = self.haproxy.forward(packet, flow)
+                if isinstance(x, Verdict):
+                    return self._failed(flow, x)
+                packet = x
+        if self._snat_ports:
+            flow.snat_port = self._snat_ports[k]
+        flow.syn_packet = packet
+        return self._send(flow)
+
+    def _send(self, flow: Flow) -> Connection | None:
+        """The flow's SYN (and what follows) walks the network from its sender."""
+        packet = flow.syn_packet
+        for stage in flow.stages:
             x = stage(packet, flow)
             if x.__class__ is Verdict:
                 return self._failed(flow, x)
             packet = x  # type: ignore[assignment]
-        return flow.record("ok", "", t + self._service[k])
+        k = flow.conn_id
+        assert flow.pod is not None
+        self.rec.pod_index[k] = flow.pod.index
+        if k == self.trace_conn:
+            self.hops, self.hops_conn_id = flow.hops, k
+        return flow.record("ok", "", flow.t_connected + self._service[k])
 
-    def _failed(self, flow: Flow, verdict: Verdict) -> Connection:
-        """The record of a connection that ended with ``verdict``, as its client sees it."""
+    def _failed(self, flow: Flow, verdict: Verdict) -> Connection | None:
+        """The record of a connection that ended with ``verdict``, as its client sees it; or
+        ``None`` when the SYN got no answer and is retransmitted later (T1)."""
+        if verdict.timed_out:
+            offsets = self._syn_offsets if flow.path != "haproxy" else self._syn_offsets_haproxy
+            if flow.syn_sent < len(offsets):
+                due = flow.t_start + offsets[flow.syn_sent]
+                heappush(self._pending, (due, flow.conn_id, flow))
+                return None
         if flow.path == "haproxy" and self.haproxy is not None:
             verdict = self.haproxy.relay(verdict, flow)
-        t = flow.t_start
-        t_end = t + self.scenario.client_timeout_s if verdict.timed_out else t
+        t_end = flow.t_start + self.scenario.client_timeout_s if verdict.timed_out else flow.t_syn
+        if flow.conn_id == self.trace_conn:
+            self.hops, self.hops_conn_id = flow.hops, flow.conn_id
         return flow.record(verdict.outcome, verdict.reason, t_end)
+
+    def _retransmit(self, item: tuple[float, int, Flow]) -> None:
+        """A SYN that got no answer is sent again (T1); its connection may now get through."""
+        t_syn, k, flow = item
+        flow.new_attempt(t_syn, float(self._u_retry.random()))
+        if flow.hops is not None:
+            sender = "haproxy" if flow.path == "haproxy" else "client"
+            what = f"SYN #{flow.syn_sent} sent {t_syn - flow.t_start:g} s after the first (T1)"
+            flow.hop(sender, flow.syn_packet, Step(Action.ORIGINATED, what))
+        row = self._send(flow)
+        if row is not None:
+            self.rec.connections[k] = row
 
     def _call_from_pod(self, k: int, flow: Flow) -> Packet:
         # K8: a pod on a live node (uniformly) sends to the VIP; no HAProxy, no ARP.
@@ -403,21 +477,63 @@ class Topology:
 
     # ------------------------------------------------------------ control plane
 
-    def _pod_deleted(self, name: str) -> None:
-        # A forced delete resets the pod's connections in flight (K14); behind HAProxy in mode
-        # http the client sees HAProxy's 502 (H7).
+    def _relay(self) -> Callable[[Connection, str], str] | None:
+        # Behind HAProxy the client sees HAProxy's answer: in mode http a reset is a 502 (H7).
         hap = self.haproxy
-        pod = self.deployment.current[name]
+        if hap is None:
+            return None
+        return lambda row, outcome: hap.relay_outcome(outcome) if row.path == "haproxy" else outcome
+
+    def _pod_deleted(self, pod: GatewayPod) -> None:
+        # A pod that stops serving (forced, or at the end of its drain) resets its connections
+        # still in flight (K14, K18).
+        index = pod.index
+        pods = self.rec.pod_index
+        what = "gone (forced delete, or the end of its drain) while in flight: reset (K14, K18)"
         self.rec.break_in_flight(
             self.env.now,
-            lambda r: r.gateway_pod == name,
+            lambda k, _r: pods[k] == index,
             "reset",
             "pod_deleted_in_flight",
-            None
-            if hap is None
-            else (lambda r, o: hap.relay_outcome(o) if r.path == "haproxy" else o),
-            why=(f"{name} on {pod.host.name}", "deleted (forced) while in flight: reset (K14)"),
+            self._relay(),
+            why=(f"{pod.name} on {pod.host.name}", what),
         )
+
+    def _arp_moved(self, moved: list[tuple[int, int]], node: int) -> None:
+        """M17: hosts whose ARP entry for the VIP moved lose their flows through the old node.
+
+        Their next packet of an established connection reaches ``node``, which has no conntrack
+        entry for it; with ``nf_conntrack_tcp_loose=1`` it is DNATed afresh to a pod with no such
+        socket, which answers RST. Behind HAProxy, HAProxy is the host: its server-side
+        connections through the old node die.
+        """
+        if self.scenario.client_target == "nodeport":
+            return  # the clients use the nodes' own addresses, not the VIP
+        via_vip = self.haproxy is not None and self.haproxy.config.backend == "vip"
+        hosts: dict[str, set[str]] = {}
+        for slot, old in moved:
+            ip = HAPROXY_IP if slot == self.clients.count else self.clients.ips[slot]
+            hosts.setdefault(self.names[old], set()).add(ip)
+
+        def match(_k: int, row: Connection) -> bool:
+            host = HAPROXY_IP if row.path == "haproxy" else row.client_ip
+            if row.path == "in_cluster" or (row.path == "haproxy" and not via_vip):
+                return False
+            return host in hosts.get(row.entry_node, ())
+
+        detail = (
+            f"the ARP entry for the VIP moved to {self.names[node]}: the next packet meets no "
+            "conntrack entry there and is answered with a reset (M17)"
+        )
+        for old_node in hosts:
+            self.rec.break_in_flight(
+                self.env.now,
+                partial(_through, old_node, match),
+                "reset",
+                "conntrack_lost",
+                self._relay(),
+                why=(old_node, detail),
+            )
 
     def _broken(self, row: Connection, element: str, detail: str) -> None:
         """A connection broke in flight: the traced one gets a last hop saying where and why."""
@@ -429,7 +545,7 @@ class Topology:
         packet = Packet(row.client_ip, row.client_port, "", 0)
         self.hops.append(Hop(element, packet, (Step(action, f"{row.outcome}: {detail}"),)))
 
-    def _probe(self, server: int, u: float) -> tuple[bool, str]:
+    def _probe(self, server: int, u: float) -> CheckResult:
         """One HAProxy check connection to ``server`` through the network (H4, H5, K10, K11)."""
         hap = self.haproxy
         assert hap is not None
@@ -438,7 +554,8 @@ class Topology:
         packet = Packet(HAPROXY_IP, 0, server_ip, server_port)
         x = self.segment.handle(packet, flow)
         if isinstance(x, Verdict):
-            return False, _check_failure(x, self.names[flow.node] if flow.node >= 0 else "")
+            where = self.names[flow.node] if flow.node >= 0 else ""
+            return CheckResult(False, _check_failure(x, where), x.timed_out)
         node = self.nodes[flow.node]
         if self.kube_proxy.local_policy and server_port == NODE_PORT:
             # K10, K11: kube-proxy's own health server on the healthCheckNodePort (no DNAT); the
@@ -446,17 +563,18 @@ class Topology:
             data = hap.check_bytes(explicit_port=True) + HTTPCHK_REQUEST
             self.check_payloads[data] += 1
             status, local = self.kube_proxy.health_check(node.index)
-            return status == 200, (
+            return CheckResult(
+                status == 200,
                 f"GET /healthz on {node.node_ip}:{HEALTH_CHECK_NODE_PORT} -> {status} "
-                f"({local} local Ready endpoint(s), K11; no PROXY header: explicit check port, H4)"
+                f"({local} local Ready endpoint(s), K11; no PROXY header: explicit check port, H4)",
             )
         x = self.kube_proxy.handle(packet, flow)
         if isinstance(x, Verdict):
-            return False, _check_failure(x, node.name)
+            return CheckResult(False, _check_failure(x, node.name), x.timed_out)
         pod = flow.pod
         assert pod is not None
         if not pod.answers:
-            return False, f"connect timeout ({pod.name} does not answer)"
+            return CheckResult(False, f"connect timeout ({pod.name} does not answer)", True)
         # A TCP connect that sends the PROXY bytes first when send_proxy is set and there is no
         # explicit port (H4); it passes once established (H5).
         port = self.clients.next_port(self.clients.count)
@@ -464,7 +582,12 @@ class Topology:
         self.check_payloads[data] += 1
         ok = pod.gateway.accepts_check(data, peer_ip=x.src_ip, peer_port=port)
         kind = f"{len(data)}-byte PROXY header" if data else "plain TCP connect"
-        return ok, f"TCP connect to {pod.name} succeeded ({kind}, H5)"
+        return CheckResult(ok, f"TCP connect to {pod.name} succeeded ({kind}, H5)")
+
+
+def _through(node: str, match: Callable[[int, Connection], bool], k: int, row: Connection) -> bool:
+    """Whether connection ``k`` entered through ``node`` and ``match`` holds for it."""
+    return row.entry_node == node and match(k, row)
 
 
 def _check_failure(verdict: Verdict, node: str) -> str:

@@ -86,15 +86,17 @@ def _traced(scenario: Scenario, conn_id: int | None) -> tuple[int, list[Hop], pd
         raise ValueError(f"conn_id: expected None or a connection id (int), got {conn_id!r}")
     if conn_id is not None and conn_id < 0:
         raise ValueError(f"conn_id: must be >= 0, got {conn_id}")
-    topo = Topology(scenario, trace_conn=-1 if conn_id is None else conn_id)
-    result = topo.run()
-    if topo.hops is None and conn_id is None and len(result.connections):
-        # Nothing succeeded: show the first connection, which failed, to say where and why.
-        topo = Topology(scenario, trace_conn=0)
-        result = topo.run()
-    if topo.hops is None:
-        if conn_id is None:
+    if conn_id is None:
+        # The first successful connection, or the first one when none succeeded (its last hop
+        # shows where and why it failed): found by a plain run, then followed.
+        conns = Topology(scenario).run().connections
+        if not len(conns):
             raise ValueError(f"trace: scenario {scenario.name!r} made no connection")
+        ok = conns.index[conns["outcome"] == "ok"]
+        conn_id = int(conns.loc[ok[0], "conn_id"]) if len(ok) else 0
+    topo = Topology(scenario, trace_conn=conn_id)
+    result = topo.run()
+    if topo.hops is None:
         raise ValueError(
             f"conn_id: no connection {conn_id} in this run "
             f"(it has {len(result.connections)} connections, ids 0..{len(result.connections) - 1})"

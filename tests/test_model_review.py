@@ -96,7 +96,12 @@ def test_single_node_outage_is_never_detected_and_recovers() -> None:
     assert "memberlist_dead" not in kinds and "memberlist_suspect" not in kinds
     conns = result.connections
     during = conns[conns["t_start"].between(5.0, 15.0, inclusive="neither")]
-    assert set(during["reason"]) == {"dead_node"}
+    # Every SYN before the node is back meets a dead node; later retransmissions (T1) meet the
+    # restarting pod (pod_gone), its not-Ready endpoint (REJECT, K6) or the pod serving again.
+    assert set(during["reason"]) <= {"dead_node", "pod_gone", "reject_no_endpoints", ""}
+    hopeless = during[during["t_start"] + 7.0 < 15.0]  # SYNs at +0, 1, 3 and 7 s
+    assert len(hopeless) > 0 and set(hopeless["reason"]) == {"dead_node"}
+    assert (hopeless["syn_sent"] == 4).all()
     ready_seen = 15.0 + sc.pod_start_s + sc.endpoint_update_delay_s
     assert (conns.loc[conns["t_start"] > ready_seen, "outcome"] == "ok").all()
     before = conns[conns["t_start"] < 5.0]
@@ -145,13 +150,9 @@ def test_local_node_back_up_takes_the_vip_back_only_with_a_ready_pod() -> None:
     assert back > join
 
 
-@pytest.mark.parametrize("kind", ["delete", "move"])
-def test_local_pod_change_reelects_after_the_endpoint_update_delay(kind: str) -> None:
-    failure: sim.DeletePod | sim.MovePod
-    if kind == "delete":
-        failure = sim.DeletePod(pod="gw-2", at_s=5.0)
-    else:
-        failure = sim.MovePod(pod="gw-2", to_node="node-1", at_s=5.0)
+def test_local_forced_delete_reelects_after_the_endpoint_update_delay() -> None:
+    # A forced delete (K18: no Terminating state) takes the endpoint away at once.
+    failure = sim.DeletePod(pod="gw-2", at_s=5.0, force=True)
     sc = replace(presets.local, duration_s=20.0, rate_per_s=40.0, failures=(failure,))
     result = sim.simulate(sc)
     elected = result.events[result.events["kind"] == "elected"]
@@ -160,11 +161,54 @@ def test_local_pod_change_reelects_after_the_endpoint_update_delay(kind: str) ->
     # The speakers see gw-2 leave `delay` later and move the VIP to node-2 (gw-1); when the
     # replacement is seen Ready, the hash order (node-3, node-1, node-2) takes it back (M3).
     assert list(elected["t"].round(9)) == [0.0, 5.0 + delay, ready_seen]
-    assert list(elected["node"]) == ["node-3", "node-2", "node-3" if kind == "delete" else "node-1"]
+    assert list(elected["node"]) == ["node-3", "node-2", "node-3"]
     conns = result.connections
     window = conns[conns["t_start"].between(5.0, 5.0 + delay, inclusive="neither")]
-    assert len(window) > 0 and set(window["reason"]) == {"pod_gone"}
-    assert (conns.loc[conns["t_start"] > 5.0 + delay, "outcome"] == "ok").all()
+    # DNATed to the deleted pod: no answer; the retransmitted SYN 1 s later reaches node-2 (T1).
+    assert len(window) > 0 and set(window["reason"]) <= {"", "pod_gone"}
+    assert (window["syn_sent"] > 1).all()
+    after = conns[conns["t_start"] > 5.0 + delay]
+    # The take-back to node-3 resets what is in flight through node-2 at that moment (M17).
+    assert set(after["reason"]) <= {"", "conntrack_lost"}
+    reset = after[after["reason"] == "conntrack_lost"]
+    assert (reset["t_end"] == ready_seen).all()
+
+
+def test_local_graceful_delete_keeps_the_vip_but_must_drain_long_enough() -> None:
+    # K18, M4: the Terminating pod keeps node-3 eligible and serves while it drains, so the VIP
+    # stays. Under Local it is node-3's only endpoint (K12 fallback) until its replacement is seen
+    # Ready; if it exits before that is seen, kube-proxy DNATs new connections to the gone pod and
+    # their retransmitted SYNs stay pinned to it by conntrack (K14, T1): they time out.
+    failure = sim.DeletePod(pod="gw-2", at_s=5.0)
+    sc = replace(presets.local, duration_s=25.0, rate_per_s=40.0, failures=(failure,))
+    result = sim.simulate(sc)
+    assert list(result.events.loc[result.events["kind"] == "elected", "node"]) == ["node-3"]
+    lost = result.connections[result.connections["outcome"] != "ok"]
+    exited = 5.0 + sc.termination_drain_s
+    seen = exited + sc.endpoint_update_delay_s
+    assert len(lost) > 0 and set(lost["reason"]) <= {"pod_gone", "pod_deleted_in_flight"}
+    assert lost["t_start"].between(exited - 0.5, seen).all()
+    # A drain that outlasts the replacement's start and its propagation loses nothing.
+    long = replace(sc, termination_drain_s=sc.pod_start_s + sc.endpoint_update_delay_s + 1.0)
+    assert (sim.simulate(long).connections["outcome"] == "ok").all()
+
+
+def test_local_move_pod_moves_the_vip_when_the_old_pod_exits() -> None:
+    # A rollout (K18): the new gw-2 on node-1 is Ready at 10 s, the old one then drains for 5 s;
+    # node-3 keeps the VIP while its pod is terminating but serving (M4), then node-1 wins.
+    failure = sim.MovePod(pod="gw-2", to_node="node-1", at_s=5.0)
+    sc = replace(presets.local, duration_s=25.0, rate_per_s=40.0, failures=(failure,))
+    result = sim.simulate(sc)
+    elected = result.events[result.events["kind"] == "elected"]
+    delay = sc.endpoint_update_delay_s
+    exit_seen = 5.0 + sc.pod_start_s + sc.termination_drain_s + delay
+    assert list(elected["t"].round(9)) == [0.0, exit_seen]
+    assert list(elected["node"]) == ["node-3", "node-1"]
+    conns = result.connections
+    # Between the exit and its propagation kube-proxy on node-3 still DNATs to the exited pod;
+    # the retransmitted SYN finds node-1 after the gratuitous ARP (T1).
+    assert set(conns["reason"]) <= {"", "pod_gone"}
+    assert (conns.loc[conns["reason"] == "pod_gone", "t_start"] >= exit_seen - delay - 1e-9).all()
 
 
 def test_only_live_speakers_probe_a_dead_node() -> None:
@@ -220,7 +264,7 @@ def test_haproxy_http_mode_turns_backend_failures_into_http_errors() -> None:
         duration_s=10.0,
         rate_per_s=200.0,
         request_time_s=0.5,
-        failures=(sim.DeletePod(pod="gw-2", at_s=5.0),),
+        failures=(sim.DeletePod(pod="gw-2", at_s=5.0, force=True),),
     )
     conns = sim.simulate(deleted).connections
     broken = conns[conns["reason"] == "pod_deleted_in_flight"]

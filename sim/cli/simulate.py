@@ -86,7 +86,10 @@ def _register_run(sub: Any, names: str) -> None:
             "examples:\n"
             "  srcip-lab run proxy_protocol --set nodes=5 --seed 7 --out run.csv\n"
             "  srcip-lab run local --set announcer=naive --node-down node-1@20\n"
-            "  srcip-lab run cluster --node-down node-2@10:60   # off at 10 s, on at 60 s"
+            "  srcip-lab run cluster --node-down node-2@10:60   # off at 10 s, on at 60 s\n"
+            "  srcip-lab run local --move-pod gw-2:node-1@20 --set request_time_s=30\n"
+            "  srcip-lab run cluster --set encapsulation=VXLANCrossSubnet "
+            "--delete-pod gw-1@10:force"
         ),
     )
     _add_scenario_args(p, names)
@@ -175,8 +178,52 @@ def _add_scenario_args(p: argparse.ArgumentParser, names: str) -> None:
         action="append",
         default=[],
         metavar="NODE@AT[:UP]",
-        help="power NODE off at AT seconds (and on again at UP); repeatable",
+        help="power NODE off at AT seconds (and on again at UP); repeatable; AT must lie "
+        "within the run",
     )
+    p.add_argument(
+        "--delete-pod",
+        action="append",
+        default=[],
+        metavar="POD@AT[:force]",
+        help="delete gateway pod POD (gw-1, ...) at AT seconds: gracefully (Terminating, drains "
+        "for termination_drain_s, K18) or with :force at once; repeatable",
+    )
+    p.add_argument(
+        "--move-pod",
+        action="append",
+        default=[],
+        metavar="POD:NODE@AT",
+        help="roll gateway pod POD out to NODE at AT seconds (the new pod starts first, the old "
+        "one terminates once it is Ready, K18); repeatable",
+    )
+
+
+def _at(option: str, text: str, when: str) -> float:
+    try:
+        return float(when)
+    except ValueError:
+        raise CliError(f"{option}: the time must be a number of seconds, got {text!r}") from None
+
+
+def _parse_delete_pod(text: str) -> Any:
+    from sim.scenario import DeletePod
+
+    pod, sep, when = text.partition("@")
+    at, colon, mode = when.partition(":")
+    if not sep or not pod or (colon and mode != "force"):
+        raise CliError(f"--delete-pod: expected POD@AT or POD@AT:force, got {text!r}")
+    return DeletePod(pod=pod, at_s=_at("--delete-pod", text, at), force=bool(colon))
+
+
+def _parse_move_pod(text: str) -> Any:
+    from sim.scenario import MovePod
+
+    what, sep, when = text.partition("@")
+    pod, colon, node = what.partition(":")
+    if not sep or not colon or not pod or not node:
+        raise CliError(f"--move-pod: expected POD:NODE@AT, got {text!r}")
+    return MovePod(pod=pod, to_node=node, at_s=_at("--move-pod", text, when))
 
 
 def _parse_node_down(text: str) -> Any:
@@ -210,10 +257,16 @@ def _scenario_from_args(args: argparse.Namespace) -> Any:
     if args.seed is not None:
         changes.append(("seed", args.seed))
     scenario = apply_overrides(scenario, changes)
-    if args.node_down:
+    events = (
+        *(_parse_node_down(t) for t in args.node_down),
+        *(_parse_delete_pod(t) for t in getattr(args, "delete_pod", ())),
+        *(_parse_move_pod(t) for t in getattr(args, "move_pod", ())),
+    )
+    if events:
         from dataclasses import replace
 
-        events = tuple(_parse_node_down(t) for t in args.node_down)
+        # Scenario validates them: unknown nodes or pods, and times outside the run, are errors
+        # that name the event (failures[i]...).
         scenario = replace(scenario, failures=scenario.failures + events)
     return scenario
 

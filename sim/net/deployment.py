@@ -3,18 +3,25 @@
 Models the ReplicaSet controller, the scheduler and the kubelet as far as the gateway pods go:
 
 * one pod per entry of ``Scenario.gateway_nodes``, named ``gw-1`` ..., Ready at time 0;
-* a pod that is deleted (:class:`sim.DeletePod`, :class:`sim.MovePod`, an eviction after K15)
-  is replaced at once by a pod of the same name: on the same node, on ``to_node`` for a move,
-  or, if that node is down, on the live node with the fewest gateway pods; the replacement
-  gets the next address of its node's block and becomes Ready ``pod_start_s`` later;
+* a graceful delete (:class:`sim.DeletePod`, K18) makes the pod Terminating: not Ready, still
+  serving, published as such (:mod:`sim.net.endpoints`); it drains for
+  ``termination_drain_s`` (Istio's ``terminationDrainDuration``), then exits, and whatever is
+  still open to it is reset. A forced delete (``force=True``, and an eviction from a dead node,
+  K15) removes it at once;
+* either way the ReplicaSet replaces it at once by a pod of the same name: on the same node or,
+  if that node is down, on the live node with the fewest gateway pods; the replacement gets the
+  next address of its node's block and becomes Ready ``pod_start_s`` later;
+* a move (:class:`sim.MovePod`) is a rollout with surge: the new pod starts on ``to_node``
+  first, and the old one turns Terminating only once the new one is Ready (K18);
 * a pod whose node loses power stops (it keeps its Ready condition until the node lifecycle
   controller marks it, K15) and starts again ``pod_start_s`` after the node is back.
 
 Every pod incarnation is one :class:`~sim.net.node.GatewayPod` with its own Envoy
 (:class:`~sim.net.gateway.IngressGateway`) and one row of :attr:`sim.Result.pods`.
 
-Left out: graceful termination (the ``Terminating`` state, K18), rollout surge, readiness
-probes failing on a live pod, resource limits and scheduling constraints other than the node.
+Left out: ``terminationGracePeriodSeconds`` (30 s; the drain ends first here), preStop hooks,
+readiness probes failing on a live pod, resource limits and scheduling constraints other than
+the node.
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ class GatewayDeployment:
         live: the indices of the nodes with power, sorted (shared with the failure injector).
         endpoints: where Ready changes are published.
         recorder: where pod events go.
-        on_deleted: called with a pod's name when a running pod is deleted (its connections in
-            flight are reset).
+        on_deleted: called with a pod when it stops serving for good (forced delete, or the end of
+            its drain): its connections in flight are reset.
     """
 
     def __init__(
@@ -57,7 +64,7 @@ class GatewayDeployment:
         live: list[int],
         endpoints: EndpointSlices,
         recorder: Recorder,
-        on_deleted: Callable[[str], None],
+        on_deleted: Callable[[GatewayPod], None],
     ) -> None:
         self.env = env
         self.scenario = scenario
@@ -71,6 +78,7 @@ class GatewayDeployment:
         self.rows: list[tuple[str, str, str, float]] = []
         """One ``(pod, node, pod_ip, from_s)`` per incarnation: :attr:`sim.Result.pods`."""
         self._serial = [0] * len(nodes)
+        self._surge: dict[int, GatewayPod] = {}  # new pod's index -> the pod it replaces (MovePod)
         names = [n.name for n in nodes]
         for name, node_name in zip(scenario.pod_names, scenario.gateway_nodes, strict=True):
             pod = self._new_pod(name, names.index(node_name))
@@ -78,8 +86,8 @@ class GatewayDeployment:
         endpoints.settle(self.pods)
 
     def on_node(self, node: int) -> list[GatewayPod]:
-        """The current (not deleted) pods of ``node``."""
-        return [p for p in self.current.values() if p.node == node and p.state != "deleted"]
+        """The pods of ``node`` that are not deleted (a draining one included)."""
+        return [p for p in self.pods if p.node == node and p.state != "deleted"]
 
     def _new_pod(self, name: str, node: int) -> GatewayPod:
         sc = self.scenario
@@ -110,6 +118,9 @@ class GatewayDeployment:
         pod.state, pod.running = "running", True
         self._recorder.event(self.env.now, "pod_ready", pod.host.name, f"{pod.name} ({pod.ip})")
         self.endpoints.publish(pod, True)
+        old = self._surge.pop(pod.index, None)
+        if old is not None:  # the rollout's new pod is Ready: the old one terminates (K18)
+            self._terminate(old, "pod_terminating")
 
     def _place(self, preferred: int) -> int:
         """The node for a replacement pod: ``preferred`` if up, else the least-loaded live one."""
@@ -121,33 +132,92 @@ class GatewayDeployment:
                 load[pod.node] += 1
         return min(self.live, key=lambda n: (load[n], n))
 
-    def delete(self, name: str, to_node: int | None, cause: str) -> None:
-        """Delete pod ``name`` now (a forced delete) and create its replacement (``cause`` is the
-        event kind: ``pod_deleted``, ``pod_moved`` or ``pod_evicted``)."""
+    def delete(self, name: str, cause: str, *, force: bool) -> None:
+        """Delete pod ``name`` now, gracefully or forced, and create its replacement.
+
+        ``cause`` is the event kind: ``pod_deleted`` or ``pod_evicted``.
+        """
         old = self.current[name]
-        if old.state == "deleted":
+        if old.state in ("deleted", "terminating"):
             return
-        was_running = old.running
-        old.state, old.running = "deleted", False
-        self.endpoints.publish(old, False)
-        self._recorder.event(self.env.now, cause, old.host.name, f"{name} ({old.ip})")
-        if was_running:
-            self._on_deleted(name)
-        target = self._place(old.node if to_node is None else to_node)
-        new = self._new_pod(name, target)
+        if force:
+            self._kill(old, cause)
+        else:
+            self._terminate(old, cause)
+        self._replace(old, old.node)
+
+    def move(self, name: str, to_node: int) -> None:
+        """A rollout with surge: a new ``name`` starts on ``to_node``; the old one terminates
+        once it is Ready (K18)."""
+        old = self.current[name]
+        if old.state in ("deleted", "terminating"):
+            return
         self._recorder.event(
-            self.env.now, "pod_created", self.nodes[target].name, f"{name} ({new.ip})"
+            self.env.now,
+            "pod_moved",
+            old.host.name,
+            f"{name} ({old.ip}): rollout to {self.nodes[to_node].name}, the new pod starts "
+            "first, the old one terminates once it is Ready (maxSurge, K18)",
+        )
+        new = self._replace(old, to_node)
+        self._surge[new.index] = old
+
+    def _replace(self, old: GatewayPod, node: int) -> GatewayPod:
+        target = self._place(node)
+        new = self._new_pod(old.name, target)
+        self._recorder.event(
+            self.env.now, "pod_created", self.nodes[target].name, f"{old.name} ({new.ip})"
         )
         if self.nodes[target].up:
             self.start(new)
         else:
             new.state = "stopped"
+        return new
+
+    def _kill(self, pod: GatewayPod, cause: str) -> None:
+        """Gone at once (a forced delete, an eviction): its connections in flight are reset."""
+        was_running = pod.running
+        pod.state, pod.running = "deleted", False
+        self.endpoints.publish(pod, False)
+        self._recorder.event(
+            self.env.now, cause, pod.host.name, f"{pod.name} ({pod.ip}) gone at once"
+        )
+        if was_running:
+            self._on_deleted(pod)
+
+    def _terminate(self, pod: GatewayPod, cause: str) -> None:
+        """Terminating: not Ready, still serving for the drain, then gone (K18)."""
+        drain = self.scenario.termination_drain_s
+        pod.state = "terminating"
+        self.endpoints.publish(pod, False, terminating=pod.running)
+        self._recorder.event(
+            self.env.now,
+            cause,
+            pod.host.name,
+            f"{pod.name} ({pod.ip}) Terminating: serves while it drains for {drain:g} s (K18)",
+        )
+        self.env.process(self._drain(pod, drain))
+
+    def _drain(self, pod: GatewayPod, drain_s: float) -> Generator[Any, Any, None]:
+        yield self.env.timeout(drain_s)
+        if pod.state != "terminating":
+            return
+        was_running = pod.running
+        pod.state, pod.running = "deleted", False
+        self.endpoints.publish(pod, False)
+        self._recorder.event(
+            self.env.now, "pod_exited", pod.host.name, f"{pod.name} ({pod.ip}) drained"
+        )
+        if was_running:
+            self._on_deleted(pod)
 
     def node_stopped(self, node: int) -> None:
         """``node`` lost power: its pods stop; their Ready condition stays (K15)."""
-        for pod in self.current.values():
+        for pod in self.pods:
             if pod.node == node and pod.state in ("starting", "running"):
                 pod.state, pod.running = "stopped", False
+            elif pod.node == node and pod.state == "terminating":
+                pod.running = False  # it was draining; it exits when its drain ends
 
     def node_started(self, node: int) -> None:
         """``node`` has power again: the kubelet reports its pods not Ready and restarts them."""

@@ -50,6 +50,7 @@ from functools import lru_cache
 from typing import Literal
 
 from sim.net.http import HTTPRequestError, parse_request_head
+from sim.net.tcp import syn_retransmissions
 from sim.path import Action, Flow, Packet, Step, Verdict, new_packet
 from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, TLVType, encode
 
@@ -181,6 +182,10 @@ def _parse_ip(text: str, name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Add
 def _check_port(port: int, name: str) -> None:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"HAProxy: {name}={port!r} must be an integer port 0..65535")
+
+
+_RETRIES = 3
+"""HAProxy's ``retries`` default: connection attempts after the first one."""
 
 
 Server = tuple[str, str, int]
@@ -491,6 +496,49 @@ class HAProxy:
                 dst_port=server_port,
             )
         )
+
+    @property
+    def check_timeout_s(self) -> float:
+        """How long a check waits for a server that does not answer its SYN (H10).
+
+        ``inter`` when ``timeout check`` is unset (the whole check's timeout); otherwise
+        ``min(timeout connect, inter)`` for the connect, ``timeout check`` being only the read
+        timeout after it (HAProxy's ``timeout check``).
+        """
+        cfg = self.config
+        if cfg.timeout_check_s is None:
+            return cfg.inter_s
+        return min(cfg.timeout_connect_s, cfg.inter_s)
+
+    def check_interval(self, server: int = 0) -> float:
+        """The wait from the end of one check of ``server`` to the start of the next (H10).
+
+        HAProxy's ``srv_getinter``: ``inter`` while the server is fully UP, ``downinter`` (if
+        set) while it is DOWN, ``fastinter`` (if set) while it is in between (UP but failing,
+        DOWN but passing, or new).
+        """
+        cfg = self.config
+        health = self._health[server]
+        if health == self._health_max:
+            return cfg.inter_s
+        if health == 0:
+            return cfg.downinter_s or cfg.inter_s
+        return cfg.fastinter_s or cfg.inter_s
+
+    def syn_offsets(self, deadline_s: float) -> tuple[float, ...]:
+        """When HAProxy's server-side connection sends SYNs to a server that does not answer.
+
+        Seconds after the first SYN, before ``deadline_s``: the kernel retransmits at 1, 3, 7 ...
+        s (T1) within ``timeout connect``; then HAProxy retries the connection (``retries 3``,
+        its default) after a turn-around of min(``timeout connect``, 1 s) (H10).
+        """
+        connect = self.config.timeout_connect_s
+        offsets: list[float] = []
+        start = 0.0
+        for _attempt in range(1 + _RETRIES):
+            offsets += [start + o for o in syn_retransmissions(connect) if start + o < deadline_s]
+            start += connect + min(connect, 1.0)
+        return tuple(offsets)
 
     def record_check(self, ok: bool, server: int = 0) -> str | None:
         """Feed one check result of ``server``; return ``"DOWN"``/``"UP"`` on a change, else None.

@@ -85,6 +85,7 @@ class L2Speaker:
         self._names = node_names = [n.name for n in nodes]
         self._members = memberlist
         self._local_endpoints = local_endpoints
+        self._segment = segment
         self._arp = segment.arp
         self._garp_interval_s = scenario.garp_interval_s
         self._garp_duration_s = scenario.garp_duration_s
@@ -153,7 +154,7 @@ class L2Speaker:
             if self.announcer != node or self._takeovers != takeover or not self._nodes[node].up:
                 return
             sent += 1
-            self._arp.gratuitous(node)
+            self._segment.gratuitous(node)
             self._recorder.event(
                 self.env.now,
                 "garp",

@@ -78,4 +78,4 @@ class NodeLifecycleController:
         if host.power_gen != gen:
             return
         for name in [p.name for p in self.deployment.current.values() if p.node == node]:
-            self.deployment.delete(name, None, "pod_evicted")
+            self.deployment.delete(name, "pod_evicted", force=True)

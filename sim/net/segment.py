@@ -13,8 +13,13 @@ neighbour (ARP) cache holds for it:
 The packet then goes to that node whether or not it still announces the VIP: any live node's
 kube-proxy handles the VIP (K14), a dead node drops it (:meth:`sim.net.node.Node.handle`).
 
-Left out: neighbour-entry ageing and re-probing, routers between the clients and the nodes
-(M10, M11), IPv6 neighbour discovery.
+When a gratuitous ARP moves a host's entry from one live node to another, that host's
+established connections through the old node lose their conntrack state: their next packet
+reaches a node that has none for them and is answered with a reset (M17, :attr:`Segment.on_moved`).
+
+Left out: neighbour-entry ageing and re-probing, Linux's neighbour ``locktime`` (a second update
+within 1 s is ignored; the model's GARPs after one takeover all name the same node), routers
+between the clients and the nodes (M10, M11), IPv6 neighbour discovery.
 """
 
 from __future__ import annotations
@@ -54,6 +59,22 @@ class Segment:
         self._announcer = announcer
         self._nodes = nodes
         self._node_ips = {n.node_ip: n.index for n in nodes}
+        self.on_moved: Callable[[list[tuple[int, int]], int], None] | None = None
+        """Told ``(moved, node)`` after a gratuitous ARP from ``node`` changed entries:
+        ``moved`` lists ``(host_slot, old_node)`` (M17: their flows lose their conntrack)."""
+
+    def gratuitous(self, node: int) -> None:
+        """A gratuitous ARP from ``node``: every existing entry for the VIP points at it (M9).
+
+        Like Linux with ``arp_accept=0``, it updates entries and creates none (M10). Hosts
+        whose entry moved from another node are reported to :attr:`on_moved`.
+        """
+        entries = self.arp.entries
+        moved = [(slot, old) for slot, old in enumerate(entries) if old >= 0 and old != node]
+        for slot, _old in moved:
+            entries[slot] = node
+        if moved and self.on_moved is not None:
+            self.on_moved(moved, node)
 
     def handle(self, packet: Packet, flow: Flow) -> Packet | Verdict:
         """Deliver ``packet`` to the node its sender resolves (M9), which handles it.

@@ -13,6 +13,8 @@ Facts relied on (``FACTS.md``):
 * I7: the sidecar access log prints ``%REQ(X-FORWARDED-FOR)%`` and the downstream remote address.
 * I8: the application's own socket peer is the sidecar's passthrough bind address
   ``127.0.0.6``, never the client: the app must read XFF or ``x-envoy-external-address``.
+* I9: since Istio 1.10 the sidecar forwards to the application on the pod IP (``eth0``), not on
+  ``localhost``.
 
 Left out: mTLS between gateway and sidecar (it does not change addresses), inbound
 ``x-forwarded-client-cert`` handling, and the app's response.
@@ -59,7 +61,7 @@ class Sidecar:
         """The gateway's request reaches the app pod: the sidecar hands it to the application.
 
         Sets ``flow.xff_at_app`` and ``flow.app_remote_ip`` (E9, I1); the last leg is from the
-        sidecar's passthrough address to the application (I8).
+        sidecar's passthrough address ``127.0.0.6`` (I8) to the application on the pod IP (I9).
         """
         key = (packet.data, packet.src_ip)
         side = self._memo.get(key)
@@ -72,14 +74,14 @@ class Sidecar:
             (
                 side.app_peer_ip,
                 ephemeral_port(flow.conn_id, 1),
-                "127.0.0.1",
+                packet.dst_ip,  # I9: to the application on the pod IP, not localhost
                 packet.dst_port,
                 packet.data,
             )
         )
         if flow.hops is not None:
             dra = f"DRA = {side.remote_ip}:{side.remote_port} (last XFF entry, E9, I1)"
-            app = f"the app's socket peer is {side.app_peer_ip} (I8)"
+            app = f"to the app on {packet.dst_ip} (I9); its socket peer is {side.app_peer_ip} (I8)"
             flow.hop(
                 "app sidecar (istio-proxy)",
                 out,
