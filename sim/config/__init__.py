@@ -1,0 +1,12 @@
+"""From a scenario to the real configuration files, and from a user's files back to a scenario.
+
+Writers: :func:`iptables_save` (kube-proxy's rules on one node), :func:`haproxy_cfg` and
+:func:`write_configs` (everything ``srcip-lab config`` writes). Reader: :func:`explain`
+(``srcip-lab explain``).
+"""
+
+from __future__ import annotations
+
+from sim.config.kube_proxy_rules import Endpoint, categorize, initial_endpoints, iptables_save
+
+__all__ = ["Endpoint", "categorize", "initial_endpoints", "iptables_save"]
