@@ -7,6 +7,13 @@ Writers: :func:`iptables_save` (kube-proxy's rules on one node), :func:`haproxy_
 
 from __future__ import annotations
 
+from sim.config.haproxy_cfg import haproxy_cfg
 from sim.config.kube_proxy_rules import Endpoint, categorize, initial_endpoints, iptables_save
 
-__all__ = ["Endpoint", "categorize", "initial_endpoints", "iptables_save"]
+__all__ = [
+    "Endpoint",
+    "categorize",
+    "haproxy_cfg",
+    "initial_endpoints",
+    "iptables_save",
+]
