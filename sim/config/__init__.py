@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sim.config.haproxy_cfg import haproxy_cfg
 from sim.config.kube_proxy_rules import Endpoint, categorize, initial_endpoints, iptables_save
+from sim.config.write import write_configs
 
 __all__ = [
     "Endpoint",
@@ -16,4 +17,5 @@ __all__ = [
     "haproxy_cfg",
     "initial_endpoints",
     "iptables_save",
+    "write_configs",
 ]
