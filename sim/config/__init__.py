@@ -7,13 +7,22 @@ Writers: :func:`iptables_save` (kube-proxy's rules on one node), :func:`haproxy_
 
 from __future__ import annotations
 
+from sim.config.explain import Explanation, explain
+from sim.config.findings import Assumed, ExplainError, Ignored, Inferred, Pitfall
 from sim.config.haproxy_cfg import haproxy_cfg
 from sim.config.kube_proxy_rules import Endpoint, categorize, initial_endpoints, iptables_save
 from sim.config.write import write_configs
 
 __all__ = [
+    "Assumed",
     "Endpoint",
+    "ExplainError",
+    "Explanation",
+    "Ignored",
+    "Inferred",
+    "Pitfall",
     "categorize",
+    "explain",
     "haproxy_cfg",
     "initial_endpoints",
     "iptables_save",

@@ -35,10 +35,7 @@ exists), IPv6, IPVS and nftables modes (K5, K16).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -54,6 +51,9 @@ from sim.config.cluster import (
     VIP,
     VIP_PORT,
 )
+from sim.config.kube_proxy_chains import Table as _Table
+from sim.config.kube_proxy_chains import chain_hash, endpoint_chain, probability, service_chains
+from sim.config.kube_proxy_chains import comment as _c
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -70,7 +70,6 @@ __all__ = [
 ]
 
 _MARK = "0x4000"  # kube-proxy's default --iptables-masquerade-bit 14 (K4)
-_PROTOCOL = "tcp"
 
 
 @dataclass(frozen=True)
@@ -154,63 +153,6 @@ def categorize(endpoints: Sequence[Endpoint], node: str, *, local_policy: bool) 
         reachable=_ordered(list(union.values())),
         has_any=has_any,
     )
-
-
-def chain_hash(text: str) -> str:
-    """kube-proxy's 16-character chain suffix: ``base32(sha256(text))[:16]`` (K19)."""
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
-
-
-def service_chains(service_port_name: str = SERVICE_PORT_NAME) -> dict[str, str]:
-    """The Service's chains by role: ``svc`` (cluster), ``svl`` (local), ``ext``, ``fw`` (K19)."""
-    suffix = chain_hash(service_port_name + _PROTOCOL)
-    return {role: f"KUBE-{role.upper()}-{suffix}" for role in ("svc", "svl", "ext", "fw")}
-
-
-def endpoint_chain(address: str, service_port_name: str = SERVICE_PORT_NAME) -> str:
-    """The ``KUBE-SEP-`` chain of endpoint ``ip:port`` (K19)."""
-    return "KUBE-SEP-" + chain_hash(service_port_name + _PROTOCOL + address)
-
-
-def _probability(n: int) -> str:
-    # kube-proxy writes 1/n with 10 decimals; xt_statistic stores round(p * 2^31) and
-    # iptables-save prints that back with 11 decimals (libxt_statistic.c).
-    written = float(f"{1.0 / n:0.10f}")
-    stored = math.floor(written * 0x80000000 + 0.5)
-    return f"{stored / 0x80000000:.11f}"
-
-
-def _c(text: str) -> str:
-    return f'-m comment --comment "{text}"'
-
-
-class _Table:
-    """One table in iptables-save order: built-in chains, then user chains by name."""
-
-    def __init__(self, name: str, builtins: tuple[str, ...]) -> None:
-        self.name = name
-        self.builtins = builtins
-        self.rules: dict[str, list[tuple[str, str]]] = {b: [] for b in builtins}
-
-    def declare(self, *chains: str) -> None:
-        for chain in chains:
-            self.rules.setdefault(chain, [])
-
-    def add(self, chain: str, rule: str, note: str = "") -> None:
-        self.declare(chain)
-        self.rules[chain].append((note, f"-A {chain} {rule}"))
-
-    def render(self) -> list[str]:
-        users = sorted(c for c in self.rules if c not in self.builtins)
-        lines = [f"*{self.name}"]
-        lines += [f":{b} ACCEPT [0:0]" for b in self.builtins]
-        lines += [f":{c} - [0:0]" for c in users]
-        for chain in (*self.builtins, *users):
-            for note, rule in self.rules[chain]:
-                lines += [f"# {n}" for n in note.splitlines()]
-                lines.append(rule)
-        lines.append("COMMIT")
-        return lines
 
 
 def _jumps(flt: _Table, nat: _Table) -> None:
@@ -306,7 +248,7 @@ def _balance(nat: _Table, chain: str, endpoints: Sequence[Endpoint], note: str) 
     for i, ep in enumerate(endpoints):
         stat = ""
         if i < n - 1:
-            stat = f" -m statistic --mode random --probability {_probability(n - i)}"
+            stat = f" -m statistic --mode random --probability {probability(n - i)}"
         nat.add(
             chain,
             f"{_c(f'{SERVICE_PORT_NAME} -> {ep.address}')}{stat} -j {endpoint_chain(ep.address)}",
