@@ -150,7 +150,8 @@ def _proxy_config(text: Any, where: Where) -> Any:
     try:
         return yaml.safe_load(str(text))
     except yaml.YAMLError as exc:
-        raise ExplainError(where.file, where.line, f"not valid YAML/JSON: {exc}") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ExplainError(where.file, where.line, f"not valid YAML/JSON: {problem}") from None
 
 
 def read_filters(docs: list[Doc], gateway: Doc | None) -> GatewayFilters:
@@ -180,7 +181,10 @@ def read_filters(docs: list[Doc], gateway: Doc | None) -> GatewayFilters:
             continue
         why = _applies(doc, gateway)
         if why:
-            out.not_applied.append((f"{doc.label}: {why}", Where(doc.file, doc.line())))
+            line = doc.line("spec", "workloadSelector", "labels")
+            if why.startswith("namespace"):
+                line = doc.line("metadata", "namespace")
+            out.not_applied.append((f"{doc.label}: {why}", Where(doc.file, line)))
             continue
         patches = doc.get("spec", "configPatches", default=[])
         for i in range(len(patches) if isinstance(patches, list) else 0):

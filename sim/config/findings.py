@@ -22,9 +22,9 @@ class ExplainError(ValueError):
     def __init__(self, file: str, line: int, message: str) -> None:
         self.file = file
         self.line = line
-        self.message = message
+        self.message = " ".join(message.split())  # always one line
         where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {self.message}")
 
 
 @dataclass(frozen=True)

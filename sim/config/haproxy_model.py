@@ -153,10 +153,10 @@ def _server(d: Directive, defaults: dict[str, str], ignored: list[Ignored]) -> S
         raise ExplainError(d.file, d.line, f"`{d.words[0]}` needs a name and an address")
     count = 1
     if template:
-        low, _, high = d.words[2].partition("-")
-        count = _int(high, d, "server-template range") - _int(low, d, "server-template range") + 1
-        if not high:
-            count = _int(low, d, "server-template count")
+        low, dash, high = d.words[2].partition("-")
+        count = _int(low, d, "server-template count")
+        if dash:
+            count = _int(high, d, "server-template range") - count + 1
     host, port = _address(d.words[need - 1], d)
     options = dict(defaults)
     words = list(d.words[need:])
@@ -230,7 +230,25 @@ def _bind(front: Section) -> tuple[tuple[str, int] | None, Where | None, list[Ig
     if len(first.words) < 2:
         raise ExplainError(first.file, first.line, "`bind` needs an address:port")
     host, port = _address(first.words[1].split(",")[0], first)
-    return (host, port or 0), Where(first.file, first.line), []
+    notes = []
+    for d in binds:
+        if "ssl" in d.words[2:]:
+            notes.append(
+                Ignored(
+                    d.file,
+                    d.line,
+                    "TLS ends at HAProxy here (H9); the model's clients speak plain HTTP",
+                )
+            )
+        if "accept-proxy" in d.words[2:]:
+            notes.append(
+                Ignored(
+                    d.file,
+                    d.line,
+                    "accept-proxy (H6): the model's clients connect to HAProxy themselves",
+                )
+            )
+    return (host, port or 0), Where(first.file, first.line), notes
 
 
 def _unknown_directives(sections: list[Section], front: Section, back: Section) -> list[Ignored]:

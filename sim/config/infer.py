@@ -79,9 +79,9 @@ def _backend(inf: Inference, setup: HAProxySetup) -> str:
     bind_port = setup.bind[1] if setup.bind else None
     for server in setup.servers:
         target = server.port or bind_port
-        if vip is not None and server.host == vip and target in (port, None):
+        if vip is not None and server.host == vip and target in (port, *view.service_ports):
             kinds.add("vip")
-        elif (node_port is not None and target == node_port) or server.host in node_ips:
+        elif target in (node_port, *view.node_ports) or server.host in node_ips:
             kinds.add("nodeports")
         elif view.service is None and vip is None:
             kinds.add("vip" if len(setup.servers) == 1 and server.count == 1 else "nodeports")
@@ -242,6 +242,11 @@ def _haproxy_fields(inf: Inference, setup: HAProxySetup, backend: str) -> dict[s
         where, why = places.get(key, (w, f"server {first.name!r} options (H1, H2, H5)"))
         where = where or w
         inf.inferred.append(Inferred(f"haproxy.{key}", value, where.file, where.line, why))
+    for key, name, default in (("inter", "inter_s", 2.0), ("fall", "fall", 3), ("rise", "rise", 2)):
+        if key not in opts and out["check"]:
+            inf.assumed.append(
+                Assumed(f"haproxy.{name}", default, "not set: HAProxy's default (H5)")
+            )
     if setup.timeout_connect is None:
         inf.assumed.append(
             Assumed(
@@ -275,12 +280,14 @@ def _haproxy(inf: Inference) -> str | None:
 
 def _service(inf: Inference) -> None:
     view = inf.view
-    if view.policy is not None:
+    if view.policy is not None and view.service is not None:
+        explicit = view.service.get("spec", "externalTrafficPolicy") is not None
+        why = "spec.externalTrafficPolicy" if explicit else "not set: the API default (K3)"
         inf.found(
             "external_traffic_policy",
             view.policy.value,
             view.policy.where,
-            f"{view.service.label if view.service else 'Service'} (API default Cluster)",
+            f"{view.service.label} {why}",
         )
     else:
         inf.assume(

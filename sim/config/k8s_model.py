@@ -55,6 +55,8 @@ class ClusterView:
     service_port: Located | None = None
     node_port: Located | None = None
     health_port: Located | None = None
+    service_ports: list[int] = field(default_factory=list)
+    node_ports: list[int] = field(default_factory=list)
     deployment: Doc | None = None
     replicas: Located | None = None
     placement: Located | None = None
@@ -98,22 +100,37 @@ def _gateway_service(docs: list[Doc], view: ClusterView) -> None:
                 view.vip = Located(svc.get(*path), _at(svc, *path))
                 break
     ports = svc.get("spec", "ports", default=[]) or []
-    if not isinstance(ports, list) or not ports or not isinstance(ports[0], dict):
+    if not isinstance(ports, list) or not ports or not all(isinstance(p, dict) for p in ports):
         raise ExplainError(svc.file, svc.line("spec"), f"{svc.label}: expected spec.ports")
-    for extra in range(1, len(ports)):
-        view.ignored.append(
-            Ignored(
-                svc.file,
-                svc.line("spec", "ports", extra),
-                f"{svc.label} port #{extra + 1}: srcip-lab models the Service's first port",
+    pick = _pick_port(ports)
+    for i, port in enumerate(ports):
+        if isinstance(port.get("port"), int):
+            view.service_ports.append(port["port"])
+        if isinstance(port.get("nodePort"), int):
+            view.node_ports.append(port["nodePort"])
+        if i != pick:
+            view.ignored.append(
+                Ignored(
+                    svc.file,
+                    svc.line("spec", "ports", i),
+                    f"{svc.label} port "
+                    f"{port.get('name') or port.get('port')}: srcip-lab models one HTTP port",
+                )
             )
-        )
     for attr, key in (("service_port", "port"), ("node_port", "nodePort")):
-        if isinstance(ports[0].get(key), int):
-            setattr(view, attr, Located(ports[0][key], _at(svc, "spec", "ports", 0, key)))
+        if isinstance(ports[pick].get(key), int):
+            setattr(view, attr, Located(ports[pick][key], _at(svc, "spec", "ports", pick, key)))
     hc = svc.get("spec", "healthCheckNodePort")
     if isinstance(hc, int):
         view.health_port = Located(hc, _at(svc, "spec", "healthCheckNodePort"))
+
+
+def _pick_port(ports: list[dict[str, Any]]) -> int:
+    """The plain-HTTP port (named http2/http, else port 80, else the first)."""
+    for i, port in enumerate(ports):
+        if port.get("name") in ("http2", "http"):
+            return i
+    return next((i for i, port in enumerate(ports) if port.get("port") == 80), 0)
 
 
 def _selects(selector: Any, labels: Any) -> bool:
@@ -268,7 +285,7 @@ def _calico(docs: list[Doc], view: ClusterView) -> None:
             if pair not in modes:
                 raise ExplainError(
                     doc.file,
-                    doc.line("spec"),
+                    doc.line("spec", "ipipMode"),
                     f"IPPool ipipMode/vxlanMode {pair}"
                     ": expected Always, CrossSubnet or Never, one of them Never",
                 )

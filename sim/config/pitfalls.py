@@ -231,9 +231,8 @@ def _placement_rules(sc: Scenario, inf: Inference) -> list[Pitfall]:
                 "every connection (K6)",
             )
         )
-    if sc.external_traffic_policy == "Cluster" and (
-        sc.haproxy is None or not sc.haproxy.send_proxy
-    ):
+    snat_seen = sc.haproxy is None or not sc.haproxy.send_proxy
+    if sc.external_traffic_policy == "Cluster" and snat_seen and not sc.gateway_proxy_protocol:
         where = view.encapsulation.where if view.encapsulation is not None else None
         if sc.encapsulation in ("VXLAN", "IPIP"):
             msg = (
@@ -246,8 +245,11 @@ def _placement_rules(sc: Scenario, inf: Inference) -> list[Pitfall]:
                 "the NIC, so Cluster's SNAT shows node IPs, not the 172.x tunnel IP"
             )
         out.append(_at(where, "C1", msg, "note"))
+    unmet = sc.haproxy is not None and sc.haproxy.send_proxy and not sc.gateway_proxy_protocol
     for why, where in view.filters.not_applied:
-        out.append(_at(where, "I10", f"not applied to the gateway: {why}", "note"))
+        out.append(
+            _at(where, "I10", f"not applied to the gateway: {why}", "warning" if unmet else "note")
+        )
     return out
 
 
