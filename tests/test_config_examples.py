@@ -70,3 +70,33 @@ def test_broken_pp_without_filter() -> None:
         ("I10", "gateway-values.yaml", 64, "warning"),
     ]
     assert result.trace()["outcome"] == "http_400"
+
+
+def test_example_files_are_valid_for_the_real_tools(tmp_path: Path) -> None:
+    import subprocess
+
+    import yaml
+    from config_tools import require_haproxy_binary
+    from haproxy_harness import make_self_signed_cert
+    from test_config_validate import CRDS, validate
+
+    checked = 0
+    for path in sorted(EXAMPLES.glob("*/*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            for item in doc["items"] if doc["kind"] == "List" else [doc]:
+                group = item["apiVersion"].rpartition("/")[0]
+                if (item["apiVersion"], item["kind"]) in CRDS or "." not in group:
+                    validate(item)
+                    checked += 1
+    assert checked >= 15
+    binary = require_haproxy_binary()
+    cert = make_self_signed_cert(tmp_path)
+    for path in sorted(EXAMPLES.glob("*/haproxy.cfg")):
+        # The TLS example's certificate lives on the user's box; stand in a throwaway one.
+        text = path.read_text().replace("/etc/haproxy/certs/shop.example.com.pem", str(cert))
+        copy = tmp_path / f"{path.parent.name}.cfg"
+        copy.write_text(text)
+        done = subprocess.run(
+            [binary, "-c", "-f", str(copy)], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert done.returncode == 0, f"{path}: {done.stdout}{done.stderr}"

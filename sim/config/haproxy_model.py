@@ -74,6 +74,10 @@ _PROXY_KEYWORDS = _words(
     "declare load-server-state-from-file server-state-file-name max-keep-alive-queue "
     "contimeout clitimeout srvtimeout grace persist http-send-name-header"
 )
+_USESRC = (
+    "`source ... usesrc` (transparent proxying) changes the source address the cluster sees "
+    "and is not modelled; remove it to explain the rest"
+)
 _XFF = re.compile(r"x-forwarded-for", re.IGNORECASE)
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TIME = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s|m|h|d)?$")
@@ -175,8 +179,7 @@ def _server(d: Directive, defaults: dict[str, str], ignored: list[Ignored]) -> S
         raise ExplainError(
             d.file,
             d.line,
-            "`source ... usesrc` (transparent proxying) changes the source "
-            "address the cluster sees and is not modelled; remove it to explain the rest",
+            _USESRC,
         )
     if "check-send-proxy" in d.words:
         raise ExplainError(
@@ -278,8 +281,7 @@ def _unknown_directives(sections: list[Section], front: Section, back: Section) 
                 raise ExplainError(
                     d.file,
                     d.line,
-                    "`source ... usesrc` (transparent proxying) changes the "
-                    "source address the cluster sees and is not modelled",
+                    _USESRC,
                 )
             elif word.startswith("http-request") and any(_XFF.search(w) for w in d.words):
                 out.append(

@@ -273,7 +273,9 @@ def _haproxy(inf: Inference) -> str | None:
     inf.fields["haproxy"] = HAProxyConfig(**_haproxy_fields(inf, setup, backend))
     if setup.bind is not None:
         inf.address(
-            "HAProxy frontend", f"{HAPROXY_IP}:{HAPROXY_PORT}", f"{setup.bind[0]}:{setup.bind[1]}"
+            "HAProxy frontend",
+            f"{HAPROXY_IP}:{HAPROXY_PORT}",
+            f"{'*' if setup.bind[0] == '0.0.0.0' else setup.bind[0]}:{setup.bind[1]}",
         )
     return backend
 
