@@ -290,3 +290,21 @@ def test_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0 and "iptables-save.txt" in out and "presets:" in out
     status, out, _err = run(capsys, "explain", "--help")
     assert status == 0 and "--json" in out and "FILE:LINE" in out and "exit status 2" in out
+
+
+def test_nodeport_service_and_named_servers(tmp_path: Path) -> None:
+    service = SERVICE.format(policy="Local").replace("LoadBalancer", "NodePort")
+    service = service.replace("  - port: 80\n", "  - port: 80\n    nodePort: 31080\n")
+    path = _bad(tmp_path, "svc.yaml", service)
+    result = explain([path])
+    assert result.scenario.client_target == "nodeport"
+    assert "K7" in {w.fact for w in result.warnings}
+    # HAProxy naming the VIP by a DNS name: assumed to resolve to it.
+    write_configs(presets.proxy_protocol, tmp_path / "cfg")
+    cfg = tmp_path / "cfg" / "haproxy.cfg"
+    cfg.write_text(cfg.read_text().replace("10.0.0.100:80", "ingress.example.com:80"))
+    named = explain([tmp_path / "cfg"])
+    assert named.scenario.haproxy is not None and named.scenario.haproxy.backend == "vip"
+    assert any(
+        a.field == "haproxy.backend" and "ingress.example.com" in a.reason for a in named.assumed
+    )

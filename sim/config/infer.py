@@ -14,15 +14,15 @@ Facts relied on: K1-K3 and K10 (Service defaults), M3 and M18 (announcer), I1 an
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.addresses import HAPROXY_IP, HAPROXY_PORT, node_ip
+from sim.addresses import node_ip
 from sim.config.cluster import HEALTH_CHECK_NODE_PORT, NODE_PORT, VIP, VIP_PORT
 from sim.config.findings import Assumed, ExplainError, Inferred, Where
-from sim.config.haproxy_model import HAProxySetup, modelled_v2_options, parse_time
+from sim.config.haproxy_model import HAProxySetup
+from sim.config.infer_haproxy import infer_haproxy, user_vip
 from sim.config.k8s_model import ClusterView
 
 __all__ = ["Inference", "infer"]
@@ -53,51 +53,6 @@ class Inference:
 
     def address(self, what: str, model: str, yours: str) -> None:
         self.addresses.append({"what": what, "model": model, "yours": yours})
-
-
-def _first_ip(text: str) -> str:
-    first = text.split("-")[0].strip()
-    try:
-        net = ipaddress.ip_network(first, strict=False)
-    except ValueError:
-        return first
-    return str(net.network_address)
-
-
-def _user_vip(view: ClusterView) -> str | None:
-    if view.vip is not None:
-        return str(view.vip.value)
-    return _first_ip(str(view.pool_vip.value)) if view.pool_vip is not None else None
-
-
-def _backend(inf: Inference, setup: HAProxySetup) -> str:
-    view = inf.view
-    vip, port = _user_vip(view), view.service_port.value if view.service_port else None
-    node_port = view.node_port.value if view.node_port else None
-    node_ips = {ip for _name, ip, _w in view.nodes if ip}
-    kinds = set()
-    bind_port = setup.bind[1] if setup.bind else None
-    for server in setup.servers:
-        target = server.port or bind_port
-        if vip is not None and server.host == vip and target in (port, *view.service_ports):
-            kinds.add("vip")
-        elif target in (node_port, *view.node_ports) or server.host in node_ips:
-            kinds.add("nodeports")
-        elif view.service is None and vip is None:
-            kinds.add("vip" if len(setup.servers) == 1 and server.count == 1 else "nodeports")
-        else:
-            raise ExplainError(
-                server.where.file,
-                server.where.line,
-                f"server {server.name} {server.host}:{target} is neither the Service's VIP "
-                f"({vip}:{port}) nor its NodePort ({node_port}) on a node",
-            )
-    if len(kinds) > 1:
-        first = setup.servers[0].where
-        raise ExplainError(
-            first.file, first.line, "a backend mixing the VIP and NodePorts is not modelled"
-        )
-    return kinds.pop()
 
 
 def _nodes(inf: Inference, backend: str | None) -> None:
@@ -171,115 +126,6 @@ def _placement(inf: Inference) -> None:
     inf.assume("gateway_nodes", placed, reason + " (node-1 holds none)")
 
 
-def _line(directive: Any, fallback: Where) -> Where:
-    return Where(directive.file, directive.line) if directive is not None else fallback
-
-
-def _haproxy_fields(inf: Inference, setup: HAProxySetup, backend: str) -> dict[str, Any]:
-    first = setup.first
-    for server in setup.servers[1:]:
-        for flag in ("check", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl"):
-            if (flag in server.options) != (flag in first.options):
-                raise ExplainError(
-                    server.where.file,
-                    server.where.line,
-                    f"servers differ in {flag!r}: srcip-lab models one setting for every server",
-                )
-    w = Where(first.where.file, first.where.line)
-    opts = first.options
-    send = (
-        "v2"
-        if any(k.startswith("send-proxy-v2") for k in opts)
-        else ("v1" if "send-proxy" in opts else None)
-    )
-    if send is not None and setup.mode == "http":
-        raise ExplainError(w.file, w.line, "send-proxy with mode http is not modelled (H7)")
-    kept, _dropped = modelled_v2_options(first)
-    out: dict[str, Any] = {
-        "mode": setup.mode,
-        "send_proxy": send,
-        "backend": backend,
-        "check": "check" in opts,
-        "proxy_v2_options": kept if send == "v2" else (),
-    }
-    if setup.mode == "http":
-        out["forwardfor"] = setup.forwardfor is not None
-    for key, name in (
-        ("inter", "inter_s"),
-        ("fastinter", "fastinter_s"),
-        ("downinter", "downinter_s"),
-    ):
-        if key in opts:
-            out[name] = parse_time(opts[key], first.where)
-    for key in ("fall", "rise"):
-        if key in opts:
-            if not opts[key].isdigit():
-                raise ExplainError(w.file, w.line, f"{key}: expected a whole number")
-            out[key] = int(opts[key])
-    for line, name in (
-        (setup.timeout_connect, "timeout_connect_s"),
-        (setup.timeout_check, "timeout_check_s"),
-    ):
-        if line is not None:
-            out[name] = parse_time(line.words[-1], line)
-    places = {
-        "mode": (
-            setup.mode_where,
-            f"`mode {setup.mode}`" if setup.mode_where else "HAProxy's default mode tcp",
-        ),
-        "backend": (
-            Where(setup.backend.file, setup.backend.line),
-            f"where backend {setup.backend.name!r}'s servers point",
-        ),
-        "forwardfor": (
-            Where(setup.forwardfor.file, setup.forwardfor.line) if setup.forwardfor else w,
-            "`option forwardfor` (H7)",
-        ),
-        "timeout_connect_s": (_line(setup.timeout_connect, w), "`timeout connect` (H10)"),
-        "timeout_check_s": (_line(setup.timeout_check, w), "`timeout check` (H10)"),
-    }
-    for key, value in out.items():
-        where, why = places.get(key, (w, f"server {first.name!r} options (H1, H2, H5)"))
-        where = where or w
-        inf.inferred.append(Inferred(f"haproxy.{key}", value, where.file, where.line, why))
-    for key, name, default in (("inter", "inter_s", 2.0), ("fall", "fall", 3), ("rise", "rise", 2)):
-        if key not in opts and out["check"]:
-            inf.assumed.append(
-                Assumed(f"haproxy.{name}", default, "not set: HAProxy's default (H5)")
-            )
-    if setup.timeout_connect is None:
-        inf.assumed.append(
-            Assumed(
-                "haproxy.timeout_connect_s",
-                5.0,
-                "no `timeout connect` (HAProxy warns and waits forever): the model's 5 s",
-            )
-        )
-    return out
-
-
-def _haproxy(inf: Inference) -> str | None:
-    from sim.net.haproxy import HAProxyConfig
-
-    setup = inf.haproxy
-    if setup is None:
-        inf.fields["haproxy"] = None
-        inf.assumed.append(
-            Assumed("haproxy", None, "no haproxy.cfg: clients reach the VIP directly")
-        )
-        return None
-    backend = _backend(inf, setup)
-    inf.backend_where = Where(setup.backend.file, setup.backend.line)
-    inf.fields["haproxy"] = HAProxyConfig(**_haproxy_fields(inf, setup, backend))
-    if setup.bind is not None:
-        inf.address(
-            "HAProxy frontend",
-            f"{HAPROXY_IP}:{HAPROXY_PORT}",
-            f"{'*' if setup.bind[0] == '0.0.0.0' else setup.bind[0]}:{setup.bind[1]}",
-        )
-    return backend
-
-
 def _service(inf: Inference) -> None:
     view = inf.view
     if view.policy is not None and view.service is not None:
@@ -297,7 +143,7 @@ def _service(inf: Inference) -> None:
             "Cluster",
             "no LoadBalancer Service in the files: the API default",
         )
-    vip = _user_vip(view)
+    vip = user_vip(view)
     if vip is not None:
         port = view.service_port.value if view.service_port else "?"
         inf.address("VIP", f"{VIP}:{VIP_PORT}", f"{vip}:{port}")
@@ -309,14 +155,62 @@ def _service(inf: Inference) -> None:
             inf.address(what, str(model), str(loc.value))
 
 
+_TRAFFIC = (
+    "clients",
+    "rate_per_s",
+    "duration_s",
+    "seed",
+    "in_cluster_share",
+    "client_xff",
+    "client_target",
+)
+_TIMERS = "memberlist (M8), gratuitous ARP (M9), node monitor and eviction (K15), client timeout"
+
+
+def _defaults(inf: Inference) -> None:
+    import dataclasses
+
+    from sim.scenario import Scenario
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Scenario)}
+    for name in _TRAFFIC:
+        if name not in inf.fields:
+            inf.assumed.append(
+                Assumed(
+                    name,
+                    defaults[name],
+                    "configuration files do not say: the Scenario default (change it with --set)",
+                )
+            )
+    inf.assumed.append(
+        Assumed(
+            "timers",
+            "Scenario defaults",
+            f"{_TIMERS}, pod start and "
+            "propagation delays are not in these files (change with --set)",
+        )
+    )
+
+
 def infer(view: ClusterView, setup: HAProxySetup | None) -> Inference:
     """The scenario fields the files imply (see the module docstring)."""
     inf = Inference(view=view, haproxy=setup)
     _service(inf)
-    backend = _haproxy(inf)
+    backend = infer_haproxy(inf)
+    svc = view.service
+    if setup is None and svc is not None and svc.get("spec", "type") == "NodePort":
+        where = Where(svc.file, svc.line("spec", "type"))
+        inf.found(
+            "client_target",
+            "nodeport",
+            where,
+            f"{svc.label} is type NodePort and no "
+            "HAProxy is in front: clients connect to the nodes' NodePort (K7)",
+        )
     _nodes(inf, backend)
     _placement(inf)
     _gateway(inf)
+    _defaults(inf)
     return inf
 
 

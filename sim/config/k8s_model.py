@@ -140,7 +140,7 @@ def _selects(selector: Any, labels: Any) -> bool:
 
 
 def _gateway_deployment(docs: list[Doc], view: ClusterView) -> None:
-    deployments = [d for d in docs if d.kind == "Deployment"]
+    deployments = [d for d in docs if d.kind == "Deployment" and d.group == "apps"]
     selector = view.service.get("spec", "selector") if view.service else None
     chosen = [
         d

@@ -11,7 +11,7 @@ Each rule reads the implied :class:`~sim.Scenario` and where its settings came f
   I4: ``mode http`` + ``forwardfor`` with ``numTrustedProxies: 0`` ignores HAProxy's XFF.
 * I2, H9: ``tls_inspector`` listed before ``proxy_protocol``.
 * H5: TCP checks that pass while every client fails.
-* M16: ``Local`` behind an endpoint-blind announcer.
+* M16: ``Local`` behind an endpoint-blind announcer; K7: ``Local`` on a NodePort Service.
 * H4: ``send-proxy-v2`` with an explicit check ``port`` (no PROXY on checks).
 * C1: CrossSubnet versus Always: which address Cluster's SNAT shows.
 * I11: the EnvoyFilter and ``gatewayTopology.proxyProtocol`` at once; I10: EnvoyFilters that do
@@ -229,6 +229,17 @@ def _placement_rules(sc: Scenario, inf: Inference) -> list[Pitfall]:
                 "Local behind an endpoint-blind announcer: it may "
                 "announce the VIP from a node without a gateway pod, which then DROPs "
                 "every connection (K6)",
+            )
+        )
+    if sc.client_target == "nodeport" and sc.external_traffic_policy == "Local":
+        where = view.policy.where if view.policy is not None else None
+        out.append(
+            _at(
+                where,
+                "K7",
+                "Local on a NodePort Service: a client that picks a node "
+                "without a gateway pod is dropped (K6); only the nodes in "
+                f"{', '.join(sorted(set(sc.gateway_nodes))) or 'none'} answer",
             )
         )
     snat_seen = sc.haproxy is None or not sc.haproxy.send_proxy
