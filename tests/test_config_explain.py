@@ -308,3 +308,12 @@ def test_nodeport_service_and_named_servers(tmp_path: Path) -> None:
     assert any(
         a.field == "haproxy.backend" and "ingress.example.com" in a.reason for a in named.assumed
     )
+
+
+@pytest.mark.parametrize("name", ["haproxy_nodeports", "local_naive", "pp_missing"])
+def test_reports_are_json_for_presets(name: str, tmp_path: Path) -> None:
+    preset = {**presets.PRESETS, **presets.ALTERNATIVES}[name]
+    write_configs(preset, tmp_path)
+    report = explain([tmp_path]).report()
+    assert json.loads(json.dumps(report))["scenario"]["name"] == "explain"
+    assert report["scenario"]["nodes"] == preset.nodes

@@ -44,14 +44,17 @@ class Inference:
     node_names: dict[str, str] = field(default_factory=dict)
 
     def found(self, name: str, value: Any, where: Where, why: str) -> None:
+        """Set field ``name`` from the files (recorded as :class:`Inferred`)."""
         self.fields[name] = value
         self.inferred.append(Inferred(name, value, where.file, where.line, why))
 
     def assume(self, name: str, value: Any, reason: str) -> None:
+        """Set field ``name`` by assumption (recorded as :class:`Assumed`)."""
         self.fields[name] = value
         self.assumed.append(Assumed(name, value, reason))
 
     def address(self, what: str, model: str, yours: str) -> None:
+        """Record that the user's address ``yours`` stands for the model's ``model``."""
         self.addresses.append({"what": what, "model": model, "yours": yours})
 
 
@@ -123,7 +126,9 @@ def _placement(inf: Inference) -> None:
         if replicas is None
         else f"{k} replica(s) without node affinity: spread from node-2 on, as in the seed"
     )
-    inf.assume("gateway_nodes", placed, reason + " (node-1 holds none)")
+    if k < count:
+        reason += " (node-1 holds none)"
+    inf.assume("gateway_nodes", placed, reason)
 
 
 def _service(inf: Inference) -> None:
