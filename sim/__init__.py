@@ -18,7 +18,7 @@ from sim.results import Result, compare, summarize_results
 from sim.scenario import DeletePod, MovePod, NodeDown, Scenario
 from sim.sweep import sweep
 from sim.topology import simulate
-from sim.trace import trace
+from sim.trace import trace, trace_hops
 
 __all__ = [
     "DeletePod",
@@ -34,4 +34,5 @@ __all__ = [
     "summarize_results",
     "sweep",
     "trace",
+    "trace_hops",
 ]

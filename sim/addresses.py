@@ -98,3 +98,13 @@ def caller_pod_ip(node_index: int) -> str:
 def client_ip(index: int) -> str:
     """The address of the client with 0-based ``index`` on the L2 segment."""
     return f"10.0.{1 + index // 254}.{1 + index % 254}"
+
+
+def ephemeral_port(conn_id: int, leg: int = 0) -> int:
+    """A source port for a leg the model does not track (an element's own upstream connection).
+
+    Used for the gateway's and the sidecar's upstream connections, which carry no address the
+    model follows: Linux's default ephemeral range, 32768-60999, walked by connection id (``leg``
+    offsets the sidecar's leg from the gateway's), so a trace is deterministic.
+    """
+    return EPHEMERAL_LOW + (conn_id + leg * 14116) % (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1)

@@ -8,9 +8,9 @@ Every column and every summary key is documented in ``docs/reference/results.md`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ __all__ = [
     "NODE_COLUMNS",
     "OUTCOMES",
     "POD_COLUMNS",
+    "Connection",
     "Recorder",
     "Result",
     "compare",
@@ -31,26 +32,53 @@ __all__ = [
     "summarize_results",
 ]
 
-CONNECTION_COLUMNS = (
-    "conn_id",
-    "client_ip",
-    "client_port",
-    "t_start",
-    "t_end",
-    "outcome",
-    "reason",
-    "path",
-    "entry_node",
-    "gateway_pod",
-    "gateway_node",
-    "snat_ip",
-    "gateway_direct_ip",
-    "gateway_client_ip",
-    "x_envoy_external_address",
-    "xff_at_app",
-    "app_remote_ip",
-)
-"""Columns of :attr:`Result.connections`, in tuple order."""
+
+class Connection(NamedTuple):
+    """One client connection: a row of :attr:`Result.connections` (``docs/reference/results.md``).
+
+    Built in one place, :meth:`sim.path.Flow.record`, at the end of the connection's walk; a
+    connection still in flight when its node or pod dies is replaced by a copy with the new end
+    (:meth:`Recorder.break_in_flight`). Text that does not apply is ``""``.
+    """
+
+    conn_id: int
+    """Connection number, 0-based, in start order."""
+    client_ip: str
+    """The client's address (an in-cluster caller pod's for ``path == "in_cluster"``)."""
+    client_port: int
+    """The client's ephemeral source port."""
+    t_start: float
+    """When the client sent its SYN (simulated seconds)."""
+    t_end: float
+    """When the connection ended: response, reset, refusal, or the client's time-out."""
+    outcome: str
+    """How it ended for the client: one of :data:`OUTCOMES`."""
+    reason: str
+    """Why it failed (``""`` when ``outcome == "ok"``); the summary's ``failed_<reason>``."""
+    path: str
+    """``"direct"`` (client to the VIP or a NodePort), ``"haproxy"`` or ``"in_cluster"``."""
+    entry_node: str
+    """The node that received the connection (ARP owner, NodePort node, or caller's node)."""
+    gateway_pod: str
+    """The gateway pod kube-proxy chose (``""`` if it chose none)."""
+    gateway_node: str
+    """The node of that pod."""
+    snat_ip: str
+    """The address kube-proxy's MASQUERADE gave the connection (``""``: not masqueraded)."""
+    gateway_direct_ip: str
+    """The source address of the packets that reached the gateway pod (Envoy's direct peer)."""
+    gateway_client_ip: str
+    """The gateway's downstream remote address after PROXY / XFF (Envoy's DRA, E7, E9)."""
+    x_envoy_external_address: str
+    """The ``x-envoy-external-address`` the gateway set."""
+    xff_at_app: str
+    """The ``X-Forwarded-For`` the app's sidecar received."""
+    app_remote_ip: str
+    """The sidecar's downstream remote address: what the app is told the client is."""
+
+
+CONNECTION_COLUMNS: tuple[str, ...] = Connection._fields
+"""Columns of :attr:`Result.connections`: the fields of :class:`Connection`, in order."""
 
 EVENT_COLUMNS = ("t", "kind", "node", "detail")
 """Columns of :attr:`Result.events`."""
@@ -64,22 +92,58 @@ POD_COLUMNS = ("pod", "node", "pod_ip", "from_s")
 OUTCOMES = ("ok", "timeout", "reset", "refused", "http_400", "http_502", "http_503")
 """Every value of the ``outcome`` column."""
 
-_T_START = CONNECTION_COLUMNS.index("t_start")
-_OUTCOME = CONNECTION_COLUMNS.index("outcome")
-
 
 class Recorder:
-    """Collects rows during a run: ``connections`` and ``events`` are lists of tuples."""
+    """Collects rows during a run: ``connections`` (:class:`Connection`) and ``events``.
 
-    __slots__ = ("connections", "events")
+    Args:
+        client_timeout_s: how long a client waits for an answer (a connection that dies silently
+            in flight ends then, :meth:`break_in_flight`).
+    """
 
-    def __init__(self) -> None:
-        self.connections: list[tuple[Any, ...]] = []
+    __slots__ = ("client_timeout_s", "connections", "events", "max_service_s", "on_break")
+
+    def __init__(self, client_timeout_s: float = 3.0) -> None:
+        self.connections: list[Connection] = []
         self.events: list[tuple[float, str, str, str]] = []
+        self.client_timeout_s = client_timeout_s
+        self.max_service_s = 0.0
+        """The longest request of the run: no connection that started earlier is still open."""
+        self.on_break: Callable[[Connection, str, str], None] | None = None
+        """Told ``(new_row, element, detail)`` of every broken connection (``sim.trace``)."""
 
     def event(self, t: float, kind: str, node: str, detail: str) -> None:
         """Record one control-plane event (see ``docs/reference/results.md`` for the kinds)."""
         self.events.append((float(t), kind, node, detail))
+
+    def break_in_flight(
+        self,
+        now: float,
+        match: Callable[[Connection], bool],
+        outcome: str,
+        reason: str,
+        relay: Callable[[Connection, str], str] | None = None,
+        why: tuple[str, str] = ("", ""),
+    ) -> None:
+        """End the connections in flight at ``now`` that ``match`` (K14: their state is gone).
+
+        A ``reset`` ends at ``now``; a ``timeout`` when the client's connect timeout would
+        expire (at least ``now``). ``relay(row, outcome)`` gives the outcome the client sees when
+        a proxy stands in between (HAProxy ``mode http`` turns a reset into ``502``, H7).
+        ``why`` is ``(element, detail)``: where and why, for :attr:`on_break`.
+        """
+        rows = self.connections
+        horizon = now - self.max_service_s
+        i = len(rows) - 1
+        while i >= 0 and rows[i].t_start >= horizon:
+            row = rows[i]
+            if row.outcome == "ok" and row.t_end > now and match(row):
+                t_end = now if outcome == "reset" else max(now, row.t_start + self.client_timeout_s)
+                seen = relay(row, outcome) if relay is not None else outcome
+                rows[i] = row._replace(t_end=t_end, outcome=seen, reason=reason)
+                if self.on_break is not None:
+                    self.on_break(rows[i], *why)
+            i -= 1
 
 
 def _frame(rows: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> pd.DataFrame:

@@ -1,49 +1,35 @@
 """Follow one connection hop by hop: who sent it where, and who rewrote what.
 
-:func:`trace` runs the scenario once more with hop recording switched on for one connection
-(the same seed gives the same connections, so the hops belong to the row of the same
-``conn_id`` in :attr:`sim.Result.connections`). Hop 1 is the client's own leg; every later hop
-is the leg an element sends on after its rewrite (a hop where the connection failed shows the leg
-that element received): source and destination ``ip:port``, what the element did to the
-addresses (with the fact IDs), the PROXY protocol header on that leg in hex, and the
-``X-Forwarded-For`` header on that leg. The source ports of the gateway's and the sidecar's own
-upstream connections are not modelled; traces show them from Linux's ephemeral range
-(:func:`ephemeral_port`).
+:func:`trace` runs the scenario once more with recording switched on for one connection: the
+same walk (:meth:`sim.topology.Topology.walk`) that decides every connection, whose elements
+also append the :class:`~sim.path.Hop` they made (the same seed gives the same connections, so
+the hops belong to the row of the same ``conn_id`` in :attr:`sim.Result.connections`). Hop 1 is
+the client's own leg; every later hop is the leg an element sends on after its steps (a hop where
+the connection ended shows the leg that element received): source and destination ``ip:port``,
+what the element did (its steps' details, with the fact IDs), the hop's decisive action, the PROXY
+protocol header on that leg in hex, and the ``X-Forwarded-For`` header on that leg. The source
+ports of the gateway's and the sidecar's own upstream connections are not modelled; traces show
+them from Linux's ephemeral range (:func:`sim.addresses.ephemeral_port`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sim.path import Hop
+
 if TYPE_CHECKING:
-    from sim.net.haproxy import HAProxy
-    from sim.net.node import GatewayPod, Node
     from sim.scenario import Scenario
 
-__all__ = ["HOP_COLUMNS", "Hop", "HopList", "hop", "trace"]
+__all__ = ["HOP_COLUMNS", "hop_row", "trace", "trace_hops"]
 
-HOP_COLUMNS = ("hop", "element", "src", "dst", "rewrite", "proxy_header_hex", "xff")
+HOP_COLUMNS = ("hop", "element", "src", "dst", "rewrite", "proxy_header_hex", "xff", "action")
 """Columns of the DataFrame :func:`trace` returns."""
 
 _V1 = b"PROXY "
 _V2 = b"\r\n\r\n\x00\r\nQUIT\n"
-
-
-class Hop(NamedTuple):
-    """One leg of a connection's path (:data:`HOP_COLUMNS`; :func:`trace` adds ``hop``)."""
-
-    element: str
-    src: str
-    dst: str
-    rewrite: str
-    proxy_header_hex: str
-    xff: str
-
-
-HopList = list[Hop]
-"""The hops of one connection, in path order."""
 
 
 def _proxy_hex(data: bytes) -> str:
@@ -69,52 +55,28 @@ def _xff(data: bytes) -> str:
     return ",".join(values)
 
 
-def ephemeral_port(conn_id: int, leg: int = 0) -> int:
-    """A source port for a leg the model does not track (an element's own upstream connection).
-
-    Shown in traces only: Linux's default ephemeral range, 32768-60999, walked by connection id
-    (``leg`` offsets the sidecar's leg from the gateway's), so a trace is deterministic.
-    """
-    return 32768 + (conn_id + leg * 14116) % 28232
-
-
-def hop(
-    element: str,
-    src_ip: str,
-    src_port: int,
-    dst_ip: str,
-    dst_port: int,
-    rewrite: str,
-    data: bytes = b"",
-) -> Hop:
-    """One :class:`Hop`; ``data`` is the bytes on that leg (the PROXY header and XFF come from it).
-
-    A port of 0 is shown as the bare address (an address learnt from XFF has no port, E9).
-    """
-    src = f"{src_ip}:{src_port}" if src_port else src_ip
-    dst = f"{dst_ip}:{dst_port}" if dst_port else dst_ip
+def hop_row(number: int, hop: Hop) -> tuple[object, ...]:
+    """One row of :data:`HOP_COLUMNS` for ``hop`` (number ``number``, from 1)."""
+    packet = hop.packet
+    data = packet.data
     header_hex = _proxy_hex(data) if data else ""
     xff = _xff(data[len(header_hex) // 2 :]) if data else ""
-    return Hop(element, src, dst, rewrite, header_hex, xff)
+    rewrite = "; ".join(step.detail for step in hop.steps if step.detail)
+    return (number, hop.element, packet.src, packet.dst, rewrite, header_hex, xff, hop.action.value)
 
 
-def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
-    """The hop-by-hop path of one connection of ``scenario``.
+def trace_hops(scenario: Scenario, conn_id: int | None = None) -> tuple[int, list[Hop]]:
+    """``(conn_id, hops)`` of one connection: the structured form of :func:`trace`.
 
-    Args:
-        scenario: the scenario to run.
-        conn_id: the connection to follow; ``None`` follows the first successful one, or the
-            first connection of the run when none succeeded (its last hop shows where and why
-            it failed).
-
-    Returns:
-        One row per hop with the columns of :data:`HOP_COLUMNS`; ``frame.attrs`` holds the
-        traced connection's ``conn_id``, ``outcome`` and ``reason``.
-
-    Raises:
-        ValueError: ``conn_id`` is not a connection of the run, or (with ``None``) the run has
-            no connection at all.
+    Each :class:`~sim.path.Hop` holds the element, the leg it sends on (or received, where the
+    connection ended) and its :class:`~sim.path.Step` list. Arguments and errors as
+    :func:`trace`.
     """
+    conn, hops, _row = _traced(scenario, conn_id)
+    return conn, hops
+
+
+def _traced(scenario: Scenario, conn_id: int | None) -> tuple[int, list[Hop], pd.Series]:
     from sim.scenario import Scenario
     from sim.topology import Topology
 
@@ -137,53 +99,31 @@ def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
             f"conn_id: no connection {conn_id} in this run "
             f"(it has {len(result.connections)} connections, ids 0..{len(result.connections) - 1})"
         )
-    rows = [(i + 1, *h) for i, h in enumerate(topo.hops)]
+    traced = int(topo.hops_conn_id)
+    return traced, topo.hops, result.connections.iloc[traced]
+
+
+def trace(scenario: Scenario, conn_id: int | None = None) -> pd.DataFrame:
+    """The hop-by-hop path of one connection of ``scenario``.
+
+    Args:
+        scenario: the scenario to run.
+        conn_id: the connection to follow; ``None`` follows the first successful one, or the
+            first connection of the run when none succeeded (its last hop shows where and why
+            it failed).
+
+    Returns:
+        One row per hop with the columns of :data:`HOP_COLUMNS`; ``frame.attrs`` holds the
+        traced connection's ``conn_id``, ``outcome`` and ``reason`` (its row in
+        :attr:`sim.Result.connections`).
+
+    Raises:
+        ValueError: ``conn_id`` is not a connection of the run, or (with ``None``) the run has
+            no connection at all.
+    """
+    traced, hops, row = _traced(scenario, conn_id)
+    rows = [hop_row(i + 1, h) for i, h in enumerate(hops)]
     frame = pd.DataFrame(rows, columns=list(HOP_COLUMNS))
     # Which connection this is and how it ended, for callers that print a heading.
-    traced = int(topo.hops_conn_id)
-    row = result.connections.iloc[traced]
     frame.attrs.update(conn_id=traced, outcome=str(row["outcome"]), reason=str(row["reason"]))
     return frame
-
-
-GATEWAY_FAILURE_FACTS = {
-    # What each gateway failure reason means, for the hop that failed.
-    "proxy_header_missing": "E5: the filter requires a header; closed before HTTP",
-    "proxy_header_invalid": "E1: a header the filter cannot use; closed",
-    "proxy_header_unexpected": "E6: PROXY bytes read as HTTP; 400",
-    "bad_request": "E6: not a valid HTTP request; 400",
-}
-
-
-def haproxy_rewrite(hap: HAProxy) -> str:
-    """What HAProxy did to the addresses, for its hop."""
-    cfg = hap.config
-    if cfg.mode == "http":
-        extra = "; appends x-forwarded-for: <client> (H7)" if cfg.forwardfor else ""
-        return f"new connection from HAProxy (full proxy){extra}"
-    if cfg.send_proxy:
-        return f"new connection from HAProxy; PROXY {cfg.send_proxy} header carries the client (H1)"
-    return "new connection from HAProxy; the client address is lost (H7)"
-
-
-def kube_proxy_rewrite(
-    node: Node, pod: GatewayPod, names: list[str], snat: str, target: str = "VIP"
-) -> str:
-    """What kube-proxy did to the addresses (DNAT, and MASQUERADE or not), for its hop."""
-    dnat = f"DNAT {target} -> {pod.name} on {names[pod.node]} (K14)"
-    if not snat:
-        return f"{dnat}; no SNAT, client address kept (Local, K2)"
-    device = (
-        "node IP: pod on this node" if snat == node.node_ip else "tunnel IP: pod on another node"
-    )
-    return f"{dnat}; MASQUERADE to {snat} ({device}, K1, N3)"
-
-
-def gateway_rewrite(gw: Any, peer_ip: str) -> str:
-    """What the gateway made of the connection (PROXY, DRA, XFF), for its hop."""
-    parts = []
-    if gw.header is not None:
-        parts.append(f"proxy_protocol filter: {gw.header.command.name} header (E1, E3)")
-    parts.append(f"DRA = {gw.client_ip}:{gw.client_port}, direct peer = {peer_ip} (E7)")
-    parts.append(f"XFF appended (E8), x-envoy-external-address = {gw.external_address} (E10)")
-    return "; ".join(parts)

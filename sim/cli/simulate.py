@@ -39,7 +39,13 @@ def register(sub: Any) -> None:
     from sim.presets import ALTERNATIVES, PRESETS
 
     names = ", ".join([*PRESETS, *ALTERNATIVES])
+    _register_compare(sub)
+    _register_run(sub, names)
+    _register_trace(sub, names)
+    _register_sweep(sub, names)
 
+
+def _register_compare(sub: Any) -> None:
     p = sub.add_parser(
         "compare",
         help="run the story's setups and pitfalls with a leader failure; table, CSV, figures",
@@ -69,6 +75,8 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_compare)
 
+
+def _register_run(sub: Any, names: str) -> None:
     p = sub.add_parser(
         "run",
         help="simulate one preset (with changes) and print its summary",
@@ -96,6 +104,8 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_run)
 
+
+def _register_trace(sub: Any, names: str) -> None:
     p = sub.add_parser(
         "trace",
         help="show the hop-by-hop path of one connection",
@@ -117,6 +127,8 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_trace)
 
+
+def _register_sweep(sub: Any, names: str) -> None:
     p = sub.add_parser(
         "sweep",
         help="run one preset over several values of a parameter and several seeds",

@@ -26,6 +26,7 @@ import numpy as np
 
 from sim.addresses import EPHEMERAL_HIGH, EPHEMERAL_LOW, HOST, client_ip
 from sim.net.http import build_request
+from sim.path import Action, Flow, Packet, Step, new_packet
 
 
 class ArpCache:
@@ -67,6 +68,20 @@ class Clients:
         self.request = build_request(host=HOST, path="/", xff=client_xff)
         span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1
         self._ports = [EPHEMERAL_LOW + int(p) for p in rng.integers(0, span, count + 1)]
+
+    def connect(self, client: int, dst_ip: str, dst_port: int, flow: Flow) -> Packet:
+        """Client ``client`` opens a connection to ``dst_ip:dst_port``: its first packet.
+
+        Takes the client's next ephemeral port; the packet carries the whole request (one
+        ``GET``, with the client's own ``X-Forwarded-For`` if ``client_xff`` is set).
+        """
+        packet = new_packet(
+            (self.ips[client], self.next_port(client), dst_ip, dst_port, self.request)
+        )
+        flow.client_ip, flow.client_port = packet.src_ip, packet.src_port
+        if flow.hops is not None:
+            flow.hop("client", packet, Step(Action.ORIGINATED, ""))
+        return packet
 
     def next_port(self, host: int) -> int:
         """The next ephemeral source port of ``host`` (``count`` = HAProxy's own connections)."""

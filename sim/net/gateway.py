@@ -45,7 +45,9 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sim.addresses import APP_POD_IP, APP_PORT, GATEWAY_PORT, ephemeral_port
 from sim.net.http import HTTPRequestError, parse_request_head
+from sim.path import Action, Flow, Packet, Step, Verdict, new_packet
 from sim.proxy_protocol import Command, Family, ProxyHeader, ProxyProtocolError, decode
 
 __all__ = ["GatewayResult", "IngressGateway"]
@@ -55,6 +57,15 @@ _V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 _INET_FAMILIES = frozenset((Family.TCP4, Family.TCP6, Family.UDP4, Family.UDP6))
 # Fields the gateway sets itself: client-sent copies are replaced (E10: set for edge requests).
 _REPLACED = frozenset(("x-forwarded-for", "x-envoy-external-address"))
+
+FAILURE_FACTS = {
+    # What each failure reason means, for the hop where the connection ended.
+    "proxy_header_missing": "E5: the filter requires a header; closed before HTTP",
+    "proxy_header_invalid": "E1: a header the filter cannot use; closed",
+    "proxy_header_unexpected": "E6: PROXY bytes read as HTTP; 400",
+    "bad_request": "E6: not a valid HTTP request; 400",
+}
+"""The fact behind each failure reason of :meth:`IngressGateway.handle`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +216,38 @@ class IngressGateway:
             upstream = rest[: length - 2]
         upstream += added.encode("latin-1") + rest[length:]
         return GatewayResult("ok", "", client_ip, client_port, client_ip, xff_out, header, upstream)
+
+    def forward(self, packet: Packet, flow: Flow) -> Packet | Verdict:
+        """Envoy handles the connection ``packet`` opens: the request it sends to the app.
+
+        :meth:`handle` decides; this hands the result on as the next leg (from the pod to the
+        app pod, on a source port the model does not track) or as the verdict, and sets
+        ``flow.gateway_client_ip`` and ``flow.x_envoy_external_address``.
+        """
+        gw = self.handle(packet.data, peer_ip=packet.src_ip, peer_port=packet.src_port)
+        flow.gateway_client_ip = gw.client_ip
+        if gw.outcome != "ok":
+            action = Action.RESET if gw.outcome == "reset" else Action.ANSWERED
+            detail = f"{gw.outcome}: {gw.reason} ({FAILURE_FACTS[gw.reason]})"
+            if flow.hops is not None:
+                seen = Packet(gw.client_ip, gw.client_port, self.pod_ip, GATEWAY_PORT)
+                flow.hop(f"{self.pod} istio-ingressgateway", seen, Step(action, detail))
+            return Verdict(gw.outcome, gw.reason, False, action, detail)
+        flow.x_envoy_external_address = gw.external_address
+        out = new_packet(
+            (self.pod_ip, ephemeral_port(flow.conn_id), APP_POD_IP, APP_PORT, gw.upstream_request)
+        )
+        if flow.hops is not None:
+            steps = []
+            if gw.header is not None:
+                what = f"proxy_protocol filter: {gw.header.command.name} header (E1, E3)"
+                steps.append(Step(Action.ACCEPTED, what))
+            dra = f"DRA = {gw.client_ip}:{gw.client_port}, direct peer = {packet.src_ip} (E7)"
+            steps.append(Step(Action.ACCEPTED, dra))
+            xff = f"XFF appended (E8), x-envoy-external-address = {gw.external_address} (E10)"
+            steps.append(Step(Action.TRANSFORMED, xff))
+            flow.hop(f"{self.pod} istio-ingressgateway", out, *steps)
+        return out
 
     def accepts_check(self, data: bytes, *, peer_ip: str, peer_port: int) -> bool:
         """A TCP health-check connection (HAProxy ``check``, H5): always ``True``.

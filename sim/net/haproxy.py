@@ -44,14 +44,16 @@ unweighted ``roundrobin``, keep-alive reuse.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
 from sim.net.http import HTTPRequestError, parse_request_head
+from sim.path import Action, Flow, Packet, Step, Verdict, new_packet
 from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, TLVType, encode
 
-__all__ = ["HTTPCHK_REQUEST", "HAProxy", "HAProxyConfig"]
+__all__ = ["HTTPCHK_REQUEST", "HAProxy", "HAProxyConfig", "Server"]
 
 _MODES = ("tcp", "http")
 _SEND_PROXY = (None, "v1", "v2")
@@ -181,12 +183,18 @@ def _check_port(port: int, name: str) -> None:
         raise ValueError(f"HAProxy: {name}={port!r} must be an integer port 0..65535")
 
 
+Server = tuple[str, str, int]
+"""A backend server as ``(name, ip, port)``: ``("VIP", VIP, 80)``, or a node and its NodePort."""
+
+
 class HAProxy:
-    """One HAProxy instance: frontend ``frontend_ip:frontend_port`` and ``servers`` servers.
+    """One HAProxy instance: frontend ``frontend_ip:frontend_port`` and its backend's servers.
 
     ``ip`` is HAProxy's own address (the source of its server-side and check connections).
-    Servers are numbered ``0 .. servers - 1``; the caller knows their addresses (the VIP, or
-    node ``i``'s NodePort for server ``i``).
+    ``servers`` is the number of servers (numbered ``0 .. servers - 1``, addresses known to the
+    caller) or the servers themselves as :data:`Server` tuples, which :meth:`forward` needs.
+    ``ports`` allocates the ephemeral source port of each server-side connection (HAProxy's
+    kernel); :meth:`forward` needs it too.
     """
 
     def __init__(
@@ -196,14 +204,16 @@ class HAProxy:
         ip: str,
         frontend_ip: str,
         frontend_port: int,
-        servers: int = 1,
+        servers: int | Sequence[Server] = 1,
+        ports: Callable[[], int] | None = None,
     ) -> None:
         if not isinstance(config, HAProxyConfig):
             raise ValueError(
                 f"HAProxy: config must be an HAProxyConfig, got {type(config).__name__}"
             )
         _check_port(frontend_port, "frontend_port")
-        if isinstance(servers, bool) or not isinstance(servers, int) or servers < 1:
+        count = servers if isinstance(servers, int) else len(servers)
+        if isinstance(servers, bool) or count < 1:
             raise ValueError(f"HAProxy: servers={servers!r} must be an integer >= 1")
         self.config = config
         self.ip = ip
@@ -213,6 +223,10 @@ class HAProxy:
         self._frontend = _parse_ip(frontend_ip, "frontend_ip")
         self._family = Family.TCP4 if self._frontend.version == 4 else Family.TCP6
         self._version = {"v1": 1, "v2": 2}.get(config.send_proxy or "", 0)
+        self._servers: tuple[Server, ...] = () if isinstance(servers, int) else tuple(servers)
+        self._ports = ports
+        self._http = config.mode == "http"
+        self._roundrobin = config.backend == "nodeports"
         options = config.proxy_v2_options
         self._crc = "crc32c" in options
         self._unique_id = "unique-id" in options
@@ -226,9 +240,9 @@ class HAProxy:
         self._stream_tlvs = self._tlvs(with_stream=True) if self._version == 2 else ()
         self._forwardfor = config.mode == "http" and config.forwardfor
         # HAProxy: a new server is "up, but will fall down at first failure" (H5).
-        self._health = [config.rise] * servers
+        self._health = [config.rise] * count
         self._health_max = config.rise + config.fall - 1
-        self._up = servers  # how many servers are UP
+        self._up = count  # how many servers are UP
         self._last = -1  # the server roundrobin picked last
 
     def _tlvs(self, *, with_stream: bool) -> tuple[TLV, ...]:
@@ -243,6 +257,10 @@ class HAProxy:
         if self._ssl:
             tlvs.append(_SSL_PLAINTEXT)
         return tuple(tlvs)
+
+    def server(self, index: int) -> Server:
+        """Server number ``index`` as ``(name, ip, port)`` (needs ``servers=`` as tuples)."""
+        return self._servers[index]
 
     @property
     def servers(self) -> int:
@@ -277,6 +295,103 @@ class HAProxy:
                 self._last = i
                 return i
         return -1
+
+    def forward(self, packet: Packet, flow: Flow) -> Packet | Verdict:
+        """A client connection reaches the frontend: the server-side connection's first packet.
+
+        ``503`` (``mode http``) or a reset (``mode tcp``) at once when no server is UP (H5).
+        Otherwise a new connection from HAProxy's own address to the server (the VIP, or by
+        ``roundrobin`` a node's NodePort), carrying :meth:`upstream_bytes` (H1, H7).
+        """
+        if not self._up:
+            return self._no_server(packet, flow)
+        assert self._ports is not None, "HAProxy.forward needs ports= (the port allocator)"
+        src_port = self._ports()
+        server = self.pick() if self._roundrobin else 0
+        flow.server = server
+        name, server_ip, server_port = self._servers[server]
+        data = self.upstream_bytes(
+            client_ip=packet.src_ip,
+            client_port=packet.src_port,
+            request=packet.data,
+            src_port=src_port,
+            server_ip=server_ip,
+            server_port=server_port,
+        )
+        out = new_packet((self.ip, src_port, server_ip, server_port, data))
+        if flow.hops is not None:
+            steps = [Step(Action.TRANSFORMED, s) for s in self._rewrite()]
+            if self._roundrobin:
+                what = (
+                    f"server {name} ({server_ip}:{server_port}) by roundrobin over the UP "
+                    "servers, MetalLB bypassed (section E)"
+                )
+                steps.append(Step(Action.FORWARDED, what))
+            flow.hop(f"haproxy ({self.config.mode})", out, *steps)
+        return out
+
+    def _no_server(self, packet: Packet, flow: Flow) -> Verdict:
+        what = "every server DOWN (H5)" if self._roundrobin else "server DOWN (H5)"
+        if self._http:
+            verdict = Verdict("http_503", "haproxy_no_server", False, Action.ANSWERED, what)
+        else:
+            verdict = Verdict("reset", "haproxy_no_server", False, Action.RESET, what)
+        if flow.hops is not None:
+            flow.hop(
+                "haproxy", Packet(self.ip, self.frontend_port, "", 0), Step(verdict.action, what)
+            )
+        return verdict
+
+    def _rewrite(self) -> tuple[str, ...]:
+        # What HAProxy did to the addresses, for its hop (H1, H7).
+        cfg = self.config
+        if self._http:
+            if cfg.forwardfor:
+                return (
+                    "new connection from HAProxy (full proxy)",
+                    "appends x-forwarded-for: <client> (H7)",
+                )
+            return ("new connection from HAProxy (full proxy)",)
+        if cfg.send_proxy:
+            return (
+                "new connection from HAProxy",
+                f"PROXY {cfg.send_proxy} header carries the client (H1)",
+            )
+        return ("new connection from HAProxy", "the client address is lost (H7)")
+
+    def relay(self, verdict: Verdict, flow: Flow) -> Verdict:
+        """The verdict HAProxy's client gets when the server-side connection ended in ``verdict``.
+
+        Adds HAProxy's hop to the trace when it changes what the client sees
+        (:meth:`relay_outcome`).
+        """
+        seen = self.relay_outcome(verdict.outcome)
+        if seen == verdict.outcome:
+            return verdict
+        if seen == "reset":
+            action = Action.RESET
+            detail = "server connection refused: HAProxy closes the client's connection (mode tcp)"
+        else:
+            action = Action.ANSWERED
+            cause = "refused" if verdict.outcome == "refused" else "reset"
+            detail = f"server connection {cause}: HAProxy answers {seen[5:]} (H7)"
+        if flow.hops is not None:
+            back = Packet(self.frontend_ip, self.frontend_port, flow.client_ip, flow.client_port)
+            flow.hop(f"haproxy ({self.config.mode})", back, Step(action, detail))
+        return verdict._replace(outcome=seen, action=action, detail=detail)
+
+    def relay_outcome(self, outcome: str) -> str:
+        """What HAProxy's client sees when the server-side connection ends with ``outcome``.
+
+        HAProxy, not the server, is the client's peer: in ``mode http`` a refused server
+        connection becomes ``503`` and a reset one ``502`` (an empty reply, H7); in ``mode tcp``
+        a refusal reaches the client as a reset. Time-outs and HTTP answers pass unchanged.
+        """
+        if outcome == "refused":
+            return "http_503" if self._http else "reset"
+        if outcome == "reset" and self._http:
+            return "http_502"
+        return outcome
 
     def upstream_bytes(
         self,

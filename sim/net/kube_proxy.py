@@ -40,6 +40,13 @@ conntrack timeouts (a flow lives exactly as long as its connection, K14).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from sim.addresses import GATEWAY_PORT, NODE_PORT
+from sim.path import Action, Flow, Packet, Step, Verdict, new_packet
+
+if TYPE_CHECKING:
+    from sim.net.node import GatewayPod, Node
 
 FORWARD = 0
 """Route verdict: DNAT to the returned endpoint."""
@@ -49,19 +56,35 @@ REJECT = 2
 """Route verdict: the Service has no endpoints at all: ICMP port unreachable (K6)."""
 
 
+_DROP_DETAIL = "DROP: Local and no local endpoint (K6, K7)"
+_REJECT_DETAIL = "REJECT: the Service has no endpoints (K6)"
+
+
 class KubeProxy:
     """The Service rules of every node, built from the Ready endpoints kube-proxy last saw.
 
     Args:
         nodes: number of nodes.
         local_policy: ``True`` for ``externalTrafficPolicy: Local``.
+        hosts: the :class:`~sim.net.node.Node` objects (index order), for the data path
+            (:meth:`handle`); the routing tables alone need only the count.
+        pods: every gateway pod incarnation, by index (the endpoint table holds indices).
     """
 
-    __slots__ = ("_local", "_ready", "local_policy", "nodes")
+    __slots__ = ("_hosts", "_local", "_pods", "_ready", "local_policy", "nodes")
 
-    def __init__(self, *, nodes: int, local_policy: bool) -> None:
+    def __init__(
+        self,
+        *,
+        nodes: int,
+        local_policy: bool,
+        hosts: Sequence[Node] = (),
+        pods: Sequence[GatewayPod] = (),
+    ) -> None:
         self.nodes = nodes
         self.local_policy = local_policy
+        self._hosts = hosts
+        self._pods = pods
         self._ready: list[int] = []
         self._local: list[list[int]] = [[] for _ in range(nodes)]
 
@@ -124,3 +147,72 @@ class KubeProxy:
         if not ready:
             return REJECT, -1
         return FORWARD, ready[int(u * len(ready))]
+
+    def handle(self, packet: Packet, flow: Flow) -> Packet | Verdict:
+        """A new external connection on node ``flow.node``: DNAT (and SNAT), DROP or REJECT.
+
+        The destination is the VIP or the node's NodePort (the same rules, K7). ``Cluster``
+        masquerades to the egress device's address (K1, N1-N3); ``Local`` keeps the source and
+        uses only local endpoints (K2). Sets ``flow.pod``, ``gateway_pod``, ``gateway_node`` and
+        ``snat_ip``.
+        """
+        host = self._hosts[flow.node]
+        verdict, index = self.route_external(flow.node, flow.u_endpoint)
+        if verdict != FORWARD:
+            return _deny(verdict, f"{host.name} kube-proxy", packet, flow)
+        pod = self._pods[index]
+        out = self._dnat(packet, flow, pod)
+        if flow.hops is not None:
+            target = "NodePort" if packet.dst_port == NODE_PORT else "VIP"
+            dnat = f"DNAT {target} -> {pod.name} on {pod.host.name} (K14)"
+            if flow.snat_ip:
+                mine = flow.snat_ip == host.node_ip
+                device = "node IP: pod on this node" if mine else "tunnel IP: pod on another node"
+                snat = Step(Action.TRANSFORMED, f"MASQUERADE to {flow.snat_ip} ({device}, K1, N3)")
+            else:
+                snat = Step(Action.FORWARDED, "no SNAT, client address kept (Local, K2)")
+            flow.hop(f"{host.name} kube-proxy", out, Step(Action.TRANSFORMED, dnat), snat)
+        return out
+
+    def handle_in_cluster(self, packet: Packet, flow: Flow) -> Packet | Verdict:
+        """A pod on node ``flow.node`` sends to the VIP: short-circuited on its own node (K8).
+
+        The endpoint set is the same for both policies (K3); ``Cluster`` masquerades pod sources
+        too (the mark comes first, K1), ``Local`` does not for a pod source (K2a).
+        """
+        host = self._hosts[flow.node]
+        flow.entry_node = host.name
+        verdict, index = self.route_in_cluster(flow.u_endpoint)
+        if verdict != FORWARD:
+            return _deny(verdict, f"{host.name} kube-proxy", packet, flow)
+        pod = self._pods[index]
+        out = self._dnat(packet, flow, pod)
+        if flow.hops is not None:
+            dnat = f"DNAT VIP -> {pod.name} (short-circuit on the caller's node, K8)"
+            if flow.snat_ip:
+                what = f"MASQUERADE to {flow.snat_ip} (Cluster marks pod sources too, K1, N3)"
+                snat = Step(Action.TRANSFORMED, what)
+            else:
+                snat = Step(Action.FORWARDED, "no SNAT for a pod source under Local (K2a, K3)")
+            flow.hop(f"{host.name} kube-proxy", out, Step(Action.TRANSFORMED, dnat), snat)
+        return out
+
+    def _dnat(self, packet: Packet, flow: Flow, pod: GatewayPod) -> Packet:
+        """DNAT to ``pod`` and, under ``Cluster``, MASQUERADE (K1, K4, N1-N3)."""
+        flow.pod = pod
+        flow.gateway_pod, flow.gateway_node = pod.name, pod.host.name
+        src = packet.src_ip
+        if not self.local_policy:
+            src = flow.snat_ip = self._hosts[flow.node].masquerade_ip(pod.node)
+        return new_packet((src, packet.src_port, pod.ip, GATEWAY_PORT, packet.data))
+
+
+def _deny(verdict: int, element: str, packet: Packet, flow: Flow) -> Verdict:
+    # K6: DROP -> the client's SYNs go unanswered; REJECT -> refused at once.
+    if verdict == DROP:
+        result = Verdict("timeout", "drop_no_local_endpoint", True, Action.DROPPED, _DROP_DETAIL)
+    else:
+        result = Verdict("refused", "reject_no_endpoints", False, Action.REFUSED, _REJECT_DETAIL)
+    if flow.hops is not None:
+        flow.hop(element, packet, Step(result.action, result.detail))
+    return result

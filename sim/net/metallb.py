@@ -31,13 +31,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.net.clients import ArpCache
 from sim.net.memberlist import Memberlist
 from sim.results import Recorder
+
+if TYPE_CHECKING:
+    from sim.net.node import Node
+    from sim.net.segment import Segment
+    from sim.scenario import Scenario
 
 
 def hash_order(node_names: Sequence[str], vip: str) -> list[int]:
@@ -51,45 +55,40 @@ class L2Speaker:
 
     Args:
         env: the SimPy environment.
-        mode: ``"metallb"`` or ``"naive"``.
-        local_policy: ``True`` for ``externalTrafficPolicy: Local``.
-        vip: the announced address.
-        node_names: node names, index order.
+        scenario: ``announcer`` (``"metallb"`` or ``"naive"``), the traffic policy and the
+            gratuitous-ARP schedule (``garp_interval_s``, ``garp_duration_s``, M9).
+        segment: the L2 segment: the VIP to announce, and the ARP caches gratuitous ARPs update.
+        nodes: every node, index order (names, and whether it has power: a dead node sends no
+            GARP).
         memberlist: the membership view (who runs a live speaker).
         local_endpoints: ``node -> number of usable local endpoints`` as the speakers see them;
             :meth:`elect` calls it, so it always reflects the latest EndpointSlice view.
-        arp: the ARP caches on the segment that gratuitous ARPs update.
-        garp: ``(garp_interval_s, garp_duration_s)`` (M9).
         recorder: where ``elected``/``withdrawn``/``garp`` events go.
-        node_up: ``node -> bool``, whether the node has power (a dead node sends no GARP).
     """
 
     def __init__(
         self,
         env: simpy.Environment,
+        scenario: Scenario,
         *,
-        mode: str,
-        local_policy: bool,
-        vip: str,
-        node_names: list[str],
+        segment: Segment,
+        nodes: Sequence[Node],
         memberlist: Memberlist,
         local_endpoints: Callable[[int], int],
-        arp: ArpCache,
-        garp: tuple[float, float],
         recorder: Recorder,
-        node_up: Callable[[int], bool],
     ) -> None:
         self.env = env
-        self.mode = mode
-        self.local_policy = local_policy
-        self.vip = vip
-        self._names = node_names
+        self.mode = scenario.announcer
+        self.local_policy = scenario.external_traffic_policy == "Local"
+        self.vip = vip = segment.vip
+        self._nodes = nodes
+        self._names = node_names = [n.name for n in nodes]
         self._members = memberlist
         self._local_endpoints = local_endpoints
-        self._arp = arp
-        self._garp_interval_s, self._garp_duration_s = garp
+        self._arp = segment.arp
+        self._garp_interval_s = scenario.garp_interval_s
+        self._garp_duration_s = scenario.garp_duration_s
         self._recorder = recorder
-        self._node_up = node_up
         self.order = hash_order(node_names, vip)
         self.announcer: int | None = None
         self._takeovers = 0
@@ -151,7 +150,7 @@ class L2Speaker:
         sent = 0
         elapsed = 0.0
         while elapsed < self._garp_duration_s:
-            if self.announcer != node or self._takeovers != takeover or not self._node_up(node):
+            if self.announcer != node or self._takeovers != takeover or not self._nodes[node].up:
                 return
             sent += 1
             self._arp.gratuitous(node)

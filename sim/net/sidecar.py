@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.addresses import ephemeral_port
 from sim.net.gateway import trusted_from_xff
 from sim.net.http import HTTPRequestError, parse_request_head
+from sim.path import Action, Flow, Packet, Step, new_packet
 
 __all__ = ["APP_SOCKET_PEER_IP", "Sidecar", "SidecarResult"]
 
@@ -49,6 +51,42 @@ class Sidecar:
     def __init__(self, *, pod: str = "", pod_ip: str = "") -> None:
         self.pod = pod
         self.pod_ip = pod_ip
+        # handle() is a pure function of (request bytes, peer): forward() memoises it, since the
+        # gateway's output repeats per client and a run sends millions of requests.
+        self._memo: dict[tuple[bytes, str], SidecarResult] = {}
+
+    def forward(self, packet: Packet, flow: Flow) -> Packet:
+        """The gateway's request reaches the app pod: the sidecar hands it to the application.
+
+        Sets ``flow.xff_at_app`` and ``flow.app_remote_ip`` (E9, I1); the last leg is from the
+        sidecar's passthrough address to the application (I8).
+        """
+        key = (packet.data, packet.src_ip)
+        side = self._memo.get(key)
+        if side is None:
+            if len(self._memo) >= 65536:
+                self._memo.clear()
+            side = self._memo[key] = self.handle(packet.data, peer_ip=packet.src_ip)
+        flow.xff_at_app, flow.app_remote_ip = side.xff, side.remote_ip
+        out = new_packet(
+            (
+                side.app_peer_ip,
+                ephemeral_port(flow.conn_id, 1),
+                "127.0.0.1",
+                packet.dst_port,
+                packet.data,
+            )
+        )
+        if flow.hops is not None:
+            dra = f"DRA = {side.remote_ip}:{side.remote_port} (last XFF entry, E9, I1)"
+            app = f"the app's socket peer is {side.app_peer_ip} (I8)"
+            flow.hop(
+                "app sidecar (istio-proxy)",
+                out,
+                Step(Action.ACCEPTED, dra),
+                Step(Action.DELIVERED, app),
+            )
+        return out
 
     def handle(self, request: bytes, *, peer_ip: str, peer_port: int = 0) -> SidecarResult:
         """Process the request forwarded by ``peer_ip:peer_port`` (the gateway pod).

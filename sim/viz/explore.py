@@ -242,19 +242,23 @@ def _choice(control: str, value: object, allowed: Sequence[str]) -> str:
     return value
 
 
-def scenario_from_controls(
-    *,
-    policy: str = "Cluster",
-    placement: Sequence[str] = ("node-2", "node-3"),
-    announcer: str = "metallb",
-    haproxy_mode: str = "none",
-    send_proxy: str | None = "none",
-    gateway_proxy_protocol: bool = False,
-    failure_node: str = _NO_FAILURE,
-    failure_at_s: float = 20.0,
-    base: Scenario = presets.cluster,
-) -> Scenario:
+_CONTROL_DEFAULTS: dict[str, Any] = {
+    "policy": "Cluster",
+    "placement": ("node-2", "node-3"),
+    "announcer": "metallb",
+    "haproxy_mode": "none",
+    "send_proxy": "none",
+    "gateway_proxy_protocol": False,
+    "failure_node": _NO_FAILURE,
+    "failure_at_s": 20.0,
+}
+"""Every control of the explorer and its default."""
+
+
+def scenario_from_controls(*, base: Scenario = presets.cluster, **controls: Any) -> Scenario:
     """The :class:`~sim.Scenario` the explorer's controls describe (no widgets involved).
+
+    Every control is a keyword argument; an unknown one is a :class:`ValueError` naming it.
 
     Args:
         policy: ``externalTrafficPolicy``, ``"Cluster"`` or ``"Local"`` (K1, K2).
@@ -278,6 +282,20 @@ def scenario_from_controls(
         ValueError: a control has a value that is not allowed, or controls contradict each
             other; the message starts with the control's name.
     """
+    unknown = sorted(set(controls) - set(_CONTROL_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"{unknown[0]}: not a control; allowed: {', '.join(_CONTROL_DEFAULTS)}, base"
+        )
+    values = {**_CONTROL_DEFAULTS, **controls}
+    return _scenario_of(base, values)
+
+
+def _scenario_of(base: Scenario, values: dict[str, Any]) -> Scenario:
+    policy, placement = values["policy"], values["placement"]
+    announcer, haproxy_mode = values["announcer"], values["haproxy_mode"]
+    send_proxy, gateway_proxy_protocol = values["send_proxy"], values["gateway_proxy_protocol"]
+    failure_node, failure_at_s = values["failure_node"], values["failure_at_s"]
     policy = _choice("policy", policy, _POLICIES)
     announcer = _choice("announcer", announcer, _ANNOUNCERS)
     haproxy_mode = _choice("haproxy_mode", haproxy_mode, _HAPROXY_MODES)

@@ -305,28 +305,8 @@ def draw_topology(
         result: its :class:`sim.Result`, to mark the announcer(s) and dead nodes.
         ax: the Axes to draw into; by default a new figure.
     """
-    graph = nx.DiGraph()
-    layers: list[list[str]] = [["client"]]
-    if scenario.haproxy is not None:
-        layers.append(["HAProxy"])
-    layers += [["VIP"], list(scenario.node_names), list(scenario.pod_names), ["app"]]
-    pos: dict[str, tuple[float, float]] = {}
-    for x, names in enumerate(layers):
-        pos.update(_column(names, float(x)))
-    graph.add_nodes_from(pos)
-    chain = [layer[0] for layer in layers[: layers.index(list(scenario.node_names))]]
-    graph.add_edges_from(itertools.pairwise(chain))
-    graph.add_edges_from(("VIP", n) for n in scenario.node_names)
+    graph, pos, layers, tunnel_edges = _topology_graph(scenario)
     pod_node = dict(zip(scenario.pod_names, scenario.gateway_nodes, strict=True))
-    local_edges = [(n, p) for p, n in pod_node.items()]
-    tunnel_edges = (
-        [(n, p) for n in scenario.node_names for p, pn in pod_node.items() if pn != n]
-        if scenario.external_traffic_policy == "Cluster"
-        else []
-    )
-    graph.add_edges_from(local_edges + tunnel_edges)
-    graph.add_edges_from((p, "app") for p in scenario.pod_names)
-
     ax = _new_axes(ax, (2.0 * len(layers) + 1.0, max(3.0, 0.9 * max(map(len, layers)) + 1.5)))
     labels = {"client": f"{scenario.clients} clients", "VIP": f"MetalLB VIP\n{VIP}", "app": "app"}
     if scenario.haproxy is not None:
@@ -342,20 +322,7 @@ def draw_topology(
     legend: list[Line2D] = []
     idle: list[tuple[str, str]] = []
     if result is not None:
-        down = {str(n) for n in result.events.loc[result.events["kind"] == "node_down", "node"]}
-        for name in down:
-            colours[name] = "#bdbdbd"
-        for t, node in _announcers(result):
-            edge_colours[node] = "#d62728" if t == 0.0 else "#9467bd"
-        legend.append(_marker("#d62728", "announces the VIP at t = 0 (M3)"))
-        if any(t > 0 for t, _ in _announcers(result)):
-            legend.append(_marker("#9467bd", "takes over the VIP later (M3, M8)"))
-        if down:
-            legend.append(_marker("#bdbdbd", "powered off (NodeDown)", face=True))
-        # Only the announcer answers ARP for the VIP (M3): the other VIP edges carry nothing
-        # until a takeover.
-        announcers = {node for _, node in _announcers(result)}
-        idle = [("VIP", n) for n in scenario.node_names if n not in announcers]
+        legend, idle = _mark_result(scenario, result, colours, edge_colours)
     order = list(graph.nodes)
     nx.draw_networkx_nodes(
         graph,
@@ -388,6 +355,59 @@ def draw_topology(
         )
     ax.margins(x=0.08, y=0.15)
     ax.set_axis_off()
+
+
+def _topology_graph(
+    scenario: Scenario,
+) -> tuple[nx.DiGraph, dict[str, tuple[float, float]], list[list[str]], list[tuple[str, str]]]:
+    """The graph :func:`draw_topology` draws: ``(graph, positions, layers, tunnel_edges)``."""
+    graph = nx.DiGraph()
+    layers: list[list[str]] = [["client"]]
+    if scenario.haproxy is not None:
+        layers.append(["HAProxy"])
+    layers += [["VIP"], list(scenario.node_names), list(scenario.pod_names), ["app"]]
+    pos: dict[str, tuple[float, float]] = {}
+    for x, names in enumerate(layers):
+        pos.update(_column(names, float(x)))
+    graph.add_nodes_from(pos)
+    chain = [layer[0] for layer in layers[: layers.index(list(scenario.node_names))]]
+    graph.add_edges_from(itertools.pairwise(chain))
+    graph.add_edges_from(("VIP", n) for n in scenario.node_names)
+    pod_node = dict(zip(scenario.pod_names, scenario.gateway_nodes, strict=True))
+    local_edges = [(n, p) for p, n in pod_node.items()]
+    tunnel_edges = (
+        [(n, p) for n in scenario.node_names for p, pn in pod_node.items() if pn != n]
+        if scenario.external_traffic_policy == "Cluster"
+        else []
+    )
+    graph.add_edges_from(local_edges + tunnel_edges)
+    graph.add_edges_from((p, "app") for p in scenario.pod_names)
+    return graph, pos, layers, tunnel_edges
+
+
+def _mark_result(
+    scenario: Scenario,
+    result: Result,
+    colours: dict[str, str],
+    edge_colours: dict[str, str],
+) -> tuple[list[Line2D], list[tuple[str, str]]]:
+    """Colour the announcers and dead nodes of ``result``; return the legend and idle edges."""
+    legend: list[Line2D] = []
+    down = {str(n) for n in result.events.loc[result.events["kind"] == "node_down", "node"]}
+    for name in down:
+        colours[name] = "#bdbdbd"
+    for t, node in _announcers(result):
+        edge_colours[node] = "#d62728" if t == 0.0 else "#9467bd"
+    legend.append(_marker("#d62728", "announces the VIP at t = 0 (M3)"))
+    if any(t > 0 for t, _ in _announcers(result)):
+        legend.append(_marker("#9467bd", "takes over the VIP later (M3, M8)"))
+    if down:
+        legend.append(_marker("#bdbdbd", "powered off (NodeDown)", face=True))
+    # Only the announcer answers ARP for the VIP (M3): the other VIP edges carry nothing until
+    # a takeover.
+    announcers = {node for _, node in _announcers(result)}
+    idle = [("VIP", n) for n in scenario.node_names if n not in announcers]
+    return legend, idle
 
 
 def _marker(colour: str, label: str, *, face: bool = False) -> Line2D:
