@@ -1,8 +1,9 @@
 """The ``srcip-lab`` command line.
 
 Sub-commands are registered by small modules so that each part of the package owns its own
-arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli.pp`) and the simulator commands
-``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`).
+arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli.pp`), the simulator commands
+``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`), and ``config`` and
+``explain`` (scenario to configuration files and back, :mod:`sim.cli.config`).
 
 Errors the user can fix (a bad argument, a malformed header) print one line on stderr,
 ``srcip-lab: error: ...``, and exit with status 2; argparse's usage errors (a missing or
@@ -51,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    from sim.cli.config import register as register_config
     from sim.cli.pp import register as register_pp
     from sim.cli.simulate import register as register_sim
 
     register_pp(sub)
     register_sim(sub)
+    register_config(sub)
     return parser
 
 
