@@ -2,7 +2,8 @@
 
 Sub-commands are registered by small modules so that each part of the package owns its own
 arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli.pp`) and the simulator commands
-``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`).
+``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`), and the real-kernel
+lab ``lab run`` / ``lab down`` (:mod:`sim.cli.lab`).
 
 Errors the user can fix (a bad argument, a malformed header) print one line on stderr,
 ``srcip-lab: error: ...``, and exit with status 2; argparse's usage errors (a missing or
@@ -51,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    from sim.cli.lab import register as register_lab
     from sim.cli.pp import register as register_pp
     from sim.cli.simulate import register as register_sim
 
     register_pp(sub)
     register_sim(sub)
+    register_lab(sub)
     return parser
 
 
