@@ -33,6 +33,8 @@ from sim.net.metallb import hash_order
 
 __all__ = ["L2Announcer", "detection_delay_s"]
 
+_ARPING_S = 0.1
+
 
 def detection_delay_s(scenario: Any, alive_after: int, rng: np.random.Generator) -> float:
     """How long memberlist takes to declare a powered-off node dead (M8, M12).
@@ -124,17 +126,16 @@ class L2Announcer:
         for n in range(min(count, 50)):
             if self.holder != node:
                 return
-            await self._arping(node)
             self._event("garp", node, f"#{n + 1}")
-            await asyncio.sleep(sc.garp_interval_s)
+            await self._arping(node)
+            await asyncio.sleep(max(0.0, sc.garp_interval_s - _ARPING_S))
 
     async def _arping(self, node: int) -> None:
         argv = [which("arping") or "arping", "-q", "-U", "-c", "1", "-I", NIC, "-s", VIP, VIP]
         proc = self.state.spawn(self.topology.node_ns(node), argv)
-        for _ in range(40):  # at most 2 s
-            if proc.poll() is not None:
-                break
-            await asyncio.sleep(0.05)
+        # arping sends at once, then waits a second for replies nobody sends to a GARP: give
+        # it _ARPING_S to send, then stop it by its PID.
+        await asyncio.sleep(_ARPING_S)
         self.state.stop(proc)
 
     def node_down(self, node: int) -> None:

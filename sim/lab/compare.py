@@ -6,7 +6,7 @@ observed rows), so the comparison is generic over whatever columns both have:
 
 * ``outcomes``: which outcomes occur (``sim.results.OUTCOMES``);
 * ``gateway_direct_ip by (entry_node, gateway_node)``: the set of source addresses the gateway
-  sees per path (K1, N1-N3, C1);
+  sees per path (K1, N1-N3, C1), the row's own client written ``{client}``;
 * ``gateway_client_ip by gateway_node`` and ``xff_at_app by gateway_node``: the client address
   after PROXY/XFF (E1, E9) and the XFF the app gets (E8, C4), with each row's own client address
   written ``{client}`` so that rows of different clients compare;
@@ -78,8 +78,9 @@ def quantities(frame: pd.DataFrame, *, simulated: bool) -> dict[str, Any]:
     """Every quantity of :data:`QUANTITIES` for one frame."""
     reached = frame[frame["gateway_direct_ip"] != ""]
     pairs: dict[str, set[str]] = {}
-    for row in reached[["entry_node", "gateway_node", "gateway_direct_ip"]].itertuples(index=False):
-        pairs.setdefault(f"{row[0]} -> {row[1]}", set()).add(str(row[2]))
+    columns = ["entry_node", "gateway_node", "gateway_direct_ip", "client_ip"]
+    for row in reached[columns].itertuples(index=False):
+        pairs.setdefault(f"{row[0]} -> {row[1]}", set()).add(_norm(str(row[2]), str(row[3])))
     return {
         "outcomes": sorted(set(frame["outcome"])),
         "gateway_direct_ip by (entry_node, gateway_node)": {

@@ -95,6 +95,8 @@ class _Server:
             self.tasks.add(task)
         try:
             await self.handle(reader, writer)
+        except asyncio.CancelledError:
+            pass  # stop(): the pod's node lost power or the run is over
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug in a stand-in must show, not hang the client
