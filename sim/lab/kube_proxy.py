@@ -29,18 +29,11 @@ __all__ = ["HealthCheckServer", "KubeProxy", "config_module"]
 
 
 def config_module() -> ModuleType:
-    """``sim.config`` (issue 10) when it exists, else the lab's interim stand-in."""
-    import importlib
+    """``sim.config``: what ``srcip-lab config`` writes (issue 10), the one source of the rules
+    and of ``haproxy.cfg`` the lab applies."""
+    import sim.config
 
-    try:
-        config = importlib.import_module("sim.config")
-    except ImportError:
-        config = None
-    if config is not None and hasattr(config, "iptables_save") and hasattr(config, "haproxy_cfg"):
-        return config
-    from sim.lab import _interim_config
-
-    return _interim_config
+    return sim.config
 
 
 class KubeProxy:
