@@ -10,13 +10,13 @@ are marked ``xfail(strict=True)``, so they flip visibly when it lands.
 from __future__ import annotations
 
 import pytest
+from lab_harness import lab_run, require_lab, scenario
 
 import sim
 from sim.addresses import node_ip
 from sim.lab import LabOptions
 from sim.lab.capture import proxy_sources
 from sim.lab.compare import compare_frames
-from lab_harness import lab_run, require_lab, scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
