@@ -11,7 +11,7 @@ OUT    ?= out
 export NO_MKDOCS_2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: run test lint typecheck pytest docs docs-build lab bench clean venv
+.PHONY: run test lint typecheck pytest docs docs-build lab lab-report bench clean venv
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "srcip-lab needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -59,6 +59,11 @@ docs: $(VENV)/.installed-dev
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/
+
+# The real-kernel lab's report (docs/reference/lab-report.md + .png): needs root (netns).
+lab-report: $(VENV)/.installed-dev
+	@[ "$$(id -u)" = 0 ] || { echo "make lab-report needs root (network namespaces)" >&2; exit 2; }
+	$(BIN)/python -m sim.lab.report docs/reference
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_codec.py

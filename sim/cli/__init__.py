@@ -2,8 +2,9 @@
 
 Sub-commands are registered by small modules so that each part of the package owns its own
 arguments: ``pp`` (the PROXY protocol codec, :mod:`sim.cli.pp`), the simulator commands
-``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`), and ``config`` and
-``explain`` (scenario to configuration files and back, :mod:`sim.cli.config`).
+``compare``, ``run``, ``trace`` and ``sweep`` (:mod:`sim.cli.simulate`), ``config`` and
+``explain`` (scenario to configuration files and back, :mod:`sim.cli.config`), and the
+real-kernel lab ``lab run`` / ``lab down`` (:mod:`sim.cli.lab`).
 
 Errors the user can fix (a bad argument, a malformed header) print one line on stderr,
 ``srcip-lab: error: ...``, and exit with status 2; argparse's usage errors (a missing or
@@ -53,12 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     from sim.cli.config import register as register_config
+    from sim.cli.lab import register as register_lab
     from sim.cli.pp import register as register_pp
     from sim.cli.simulate import register as register_sim
 
     register_pp(sub)
     register_sim(sub)
     register_config(sub)
+    register_lab(sub)
     return parser
 
 
