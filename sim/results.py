@@ -154,11 +154,15 @@ class Recorder:
         reason: str,
         relay: Callable[[Connection, str], str] | None = None,
         why: tuple[str, str] = ("", ""),
+        stalled: str = "",
     ) -> None:
         """End the connections in flight at ``now`` for which ``match(conn_id, row)`` holds.
 
-        In flight: established (``t_connected <= now``) and not yet ended. A ``reset`` ends at
-        ``now``; a ``timeout`` when the client's timeout would expire (at least ``now``).
+        In flight: established (``t_connected <= now``) and not yet ended: successful so far,
+        or (``stalled``, a reason) already failed for that reason but with the client still
+        waiting, such as a connection whose node died under it (its client retransmits until its
+        timeout, M17). A ``reset`` ends at ``now``; a ``timeout`` ``client_timeout_s`` after
+        ``now``, when the client gives up on the silent connection.
         ``relay(row, outcome)`` gives the outcome the client sees when a proxy stands in between
         (HAProxy ``mode http`` turns a reset into ``502``, H7). ``why`` is ``(element, detail)``:
         where and why, for :attr:`on_break`.
@@ -173,12 +177,11 @@ class Recorder:
             if row is not None:
                 if row.t_start < horizon:
                     break
-                if row.outcome == "ok" and row.t_connected <= now < row.t_end and match(i, row):
-                    t_end = (
-                        now
-                        if outcome == "reset"
-                        else max(now, row.t_connected + self.client_timeout_s)
-                    )
+                live = row.outcome == "ok" or (stalled and row.reason == stalled)
+                if live and row.t_connected <= now < row.t_end and match(i, row):
+                    # Silence: the client notices only when its wait runs out, and gives up
+                    # client_timeout_s after the connection went silent.
+                    t_end = now if outcome == "reset" else now + self.client_timeout_s
                     seen = relay(row, outcome) if relay is not None else outcome
                     rows[i] = row = row._replace(t_end=t_end, outcome=seen, reason=reason)
                     if self.on_break is not None:

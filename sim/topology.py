@@ -505,7 +505,10 @@ class Topology:
         Their next packet of an established connection reaches ``node``, which has no conntrack
         entry for it; with ``nf_conntrack_tcp_loose=1`` it is DNATed afresh to a pod with no such
         socket, which answers RST. Behind HAProxy, HAProxy is the host: its server-side
-        connections through the old node die.
+        connections through the old node die. That holds for a dead old node too: connections
+        stalled by its power-off, whose clients still retransmit, are reset at the takeover
+        instead of timing out. (Simplification: the reset comes at the gratuitous ARP, not with
+        the client's next retransmission; a fresh DNAT to a dead pod would time out instead.)
         """
         if self.scenario.client_target == "nodeport":
             return  # the clients use the nodes' own addresses, not the VIP
@@ -533,6 +536,7 @@ class Topology:
                 "conntrack_lost",
                 self._relay(),
                 why=(old_node, detail),
+                stalled="node_down_in_flight",
             )
 
     def _broken(self, row: Connection, element: str, detail: str) -> None:

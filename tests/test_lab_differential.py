@@ -3,8 +3,7 @@
 For each preset the lab deploys the scenario in network namespaces, sends 20 real requests,
 and the quantities of :mod:`sim.lab.compare` (the set of addresses the gateway sees per
 (entry node, gateway node), the client address after PROXY, the XFF at the app, which outcomes
-occur) must equal the simulator's. Comparisons that need the simulator corrections of issue 8
-are marked ``xfail(strict=True)``, so they flip visibly when it lands.
+occur) must equal the simulator's, and so must whether SNAT rewrites the source port (K17).
 """
 
 from __future__ import annotations
@@ -30,10 +29,6 @@ CASES = {
     "haproxy_nodeports": ("haproxy_nodeports",),
     "cluster_none": ("cluster", "encapsulation=None"),
 }
-NEEDS_ISSUE_8 = {
-    "cluster_none": "needs issue 8: encapsulation None/CrossSubnet -> MASQUERADE to the node IP "
-    "(C1); the simulator still gives the tunnel IP for remote pods",
-}
 CLUSTER_POLICY = {k for k in CASES if k not in ("local", "haproxy_nodeports")}
 DIRECT_PATH = ("cluster", "local", "pp_missing", "cluster_none")
 
@@ -50,15 +45,7 @@ def _compare(case: str) -> dict[str, dict[str, object]]:
     return {c["what"]: c for c in compare_frames(simulated, run.observed, run.scenario)}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=NEEDS_ISSUE_8[c]))
-        if c in NEEDS_ISSUE_8
-        else c
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", list(CASES))
 def test_lab_equals_simulator(case: str) -> None:
     compared = _compare(case)
     for what, c in compared.items():
@@ -75,9 +62,6 @@ def test_snat_ports_rewritten_under_cluster_kept_under_local(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", DIRECT_PATH)
-@pytest.mark.xfail(
-    strict=True, reason="needs issue 8: the gateway_direct_port column (K17 --random-fully)"
-)
 def test_snat_ports_equal_simulator(case: str) -> None:
     c = _compare(case)["snat ports"]
     assert c["equal"] is True, c

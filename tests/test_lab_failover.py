@@ -95,7 +95,6 @@ def test_real_haproxy_marks_a_powered_off_nodeport_server_down_with_h10_timing()
     assert (2 * fall - 1) * inter - 0.3 <= delay <= 2 * fall * inter + 0.5, delay
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 8: H10 check timing against a black hole")
 def test_haproxy_down_delay_within_1s_of_the_simulator() -> None:
     run = _h10()
     lab = next(t for t, s, what in run.haproxy_changes if s == "node-3" and what == "DOWN")

@@ -8,6 +8,7 @@ produces is traced, and its trace must agree with its row of ``simulate(...).con
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -136,8 +137,8 @@ def test_records_are_named_and_built_in_one_place() -> None:
     # Only Flow.record builds a Connection (a copy with a new end is a _replace of one).
     builders = []
     for path in SIM.rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if "_new_connection(" in text or "Connection(" in text.replace("class Connection(", ""):
+        text = path.read_text(encoding="utf-8").replace("class Connection(", "")
+        if "_new_connection(" in text or re.search(r"(?<![\w.])Connection\(", text):
             builders.append(path.relative_to(SIM).as_posix())
     assert builders == ["path.py"]
 

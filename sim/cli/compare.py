@@ -110,8 +110,9 @@ def run_compare(
     print(
         "\nreachability_pct: connections that got their HTTP response; client_ip_seen_pct: of\n"
         "those, the ones whose client address the app's sidecar reported correctly (the last\n"
-        "X-Forwarded-For entry, E9/I1); failover_gap_s: longest time without one successful new\n"
-        "connection; app_saw: what the app saw as the client. Columns: docs/reference/results.md"
+        "X-Forwarded-For entry, E9/I1); failover_gap_s: longest time in which no connection that\n"
+        "succeeded was established (SYNs are retransmitted, T1); app_saw: what the app saw as the\n"
+        "client. Columns: docs/reference/results.md"
     )
     written = ["compare.csv", "connections.csv", "events.csv"]
     if figures:

@@ -40,7 +40,20 @@ class Captures:
         binary = which("tcpdump") or "tcpdump"
         for namespace, device in devices:
             path = self.directory / pcap_name(namespace, device)
-            argv = [binary, "-i", device, "-U", "-n", "-s", "262144", "-w", str(path)]
+            # --immediate-mode: libpcap hands over every packet at once, not in ring-buffer blocks
+            # that a SIGINT would discard unwritten (the last few hundred ms of a run).
+            argv = [
+                binary,
+                "-i",
+                device,
+                "-U",
+                "--immediate-mode",
+                "-n",
+                "-s",
+                "262144",
+                "-w",
+                str(path),
+            ]
             self.procs.append(self.state.spawn(namespace, argv))
             self.files.append(path)
         # tcpdump needs a moment before its filter is attached; bounded wait for the files.
@@ -51,6 +64,7 @@ class Captures:
 
     def stop(self) -> list[str]:
         """SIGINT every tcpdump (flushes the file); the paths written."""
+        time.sleep(0.2)  # the last packets are on their way to tcpdump
         for proc in self.procs:
             self.state.stop(proc, sig=signal.SIGINT)
         self.procs = []

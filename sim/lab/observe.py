@@ -22,7 +22,11 @@ from sim.results import CONNECTION_COLUMNS
 
 __all__ = ["EXTRA_COLUMNS", "conntrack_entries", "observed_frame"]
 
-EXTRA_COLUMNS = ("gateway_direct_port", "pre_nat_port", "proxy_src", "detail")
+EXTRA_COLUMNS = tuple(
+    c
+    for c in ("gateway_direct_port", "pre_nat_port", "proxy_src", "detail")
+    if c not in CONNECTION_COLUMNS
+)
 """Columns the lab adds: the gateway's direct peer port, the source port before NAT on the
 entry node (conntrack's original tuple), the PROXY source the gateway read, the client's error."""
 

@@ -216,10 +216,7 @@ class _Lab:
         assert self.kube_proxy is not None
         for pod in pods[:-1]:
             gw = IngressGateway(
-                pod=pod.name,
-                pod_ip=pod.ip,
-                namespace=pod.namespace,
-                node=sc.node_names[pod.node],
+                (pod.name, pod.ip, pod.namespace, sc.node_names[pod.node]),
                 proxy_protocol=sc.gateway_proxy_protocol,
                 num_trusted_proxies=sc.num_trusted_proxies,
                 log=self.log,

@@ -131,18 +131,16 @@ class IngressGateway(_Server):
 
     def __init__(
         self,
+        place: tuple[str, str, str, str],
         *,
-        pod: str,
-        pod_ip: str,
-        namespace: str,
-        node: str,
         proxy_protocol: bool,
         num_trusted_proxies: int,
         log: list[dict[str, Any]],
         listener_timeout_s: float,
     ) -> None:
+        """``place`` is ``(pod, pod_ip, namespace, node)``."""
         super().__init__()
-        self.pod, self.pod_ip, self.namespace, self.node = pod, pod_ip, namespace, node
+        self.pod, self.pod_ip, self.namespace, self.node = place
         self.port = GATEWAY_PORT
         self.proxy_protocol = proxy_protocol
         self.num_trusted_proxies = num_trusted_proxies
