@@ -6,10 +6,10 @@
   mid-stream packet up with ``nf_conntrack_tcp_loose=1``, DNATs it, the pod answers RST).
 * ``haproxy_nodeports`` with a ``NodeDown`` of node-3: the real HAProxy marks the black-holed
   server DOWN with H10's timing (each check waits ``inter``, the next starts ``inter`` after it
-  completed); within 1 s of the simulator's prediction once issue 8 models H10.
+  completed), within 1 s of the simulator's prediction.
 
 Timers are shortened with the CLI's ``--set`` keys so the runs take seconds. The client timeout
-stays under 1 s so no SYN is retransmitted (T1), which the simulator models only with issue 8.
+stays under 1 s so that no SYN is retransmitted (T1) and the gap is the VIP's move alone.
 """
 
 from __future__ import annotations

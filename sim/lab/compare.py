@@ -11,9 +11,8 @@ observed rows), so the comparison is generic over whatever columns both have:
   after PROXY/XFF (E1, E9) and the XFF the app gets (E8, C4), with each row's own client address
   written ``{client}`` so that rows of different clients compare;
 * ``snat ports``: whether the source port the gateway sees is the one the entry node received
-  (``kept``), a new one (``rewritten``, MASQUERADE ``--random-fully``, K17) or both (``mixed``);
-  needs the ``gateway_direct_port`` column, which the simulator gains with issue 8 (until then
-  its side is ``None`` and ``equal`` is ``None``).
+  (``kept``), a new one (``rewritten``, MASQUERADE ``--random-fully``, K17) or both (``mixed``),
+  from the ``gateway_direct_port`` column (``None`` for a frame without it).
 """
 
 from __future__ import annotations
