@@ -27,8 +27,10 @@ COMPARE_PRESETS = (
 
 _SET_HELP = (
     "change one scenario parameter, e.g. --set nodes=5 --set external_traffic_policy=Local "
-    "--set haproxy=tcp --set haproxy.send_proxy=v2 --set gateway_nodes=node-1,node-3; "
-    "repeatable; `srcip-lab run --list-params` lists every key"
+    "--set haproxy=tcp --set haproxy.send_proxy=v2 --set gateway_nodes=node-1,node-3 "
+    "--set encapsulation=VXLANCrossSubnet (Calico: VXLAN, IPIP, VXLANCrossSubnet, "
+    "IPIPCrossSubnet, None) --set haproxy.fastinter_s=0.5; repeatable; "
+    "`srcip-lab run --list-params` lists every key"
 )
 
 _FMT = argparse.RawDescriptionHelpFormatter
