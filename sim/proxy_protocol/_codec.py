@@ -7,46 +7,45 @@ more and calls again), or raises :class:`ProxyProtocolError`. Nothing else ever 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
 
-from ._header import ProxyHeader, set_wire
-from ._types import V1_MAX_LINE, V1_PREFIX, V2_FIXED_SIZE, V2_MAX_HEADER, V2_SIGNATURE
+from ._header import HeaderBuilder, ProxyHeader
+from ._types import (
+    FAST_ADDRESSES,
+    HAPROXY_MAX_HEADER,
+    HAPROXY_MAX_TLV_VALUE,
+    V1_MAX_LINE,
+    V1_PREFIX,
+    V2_FIXED_SIZE,
+    V2_MAX_HEADER,
+    V2_SIGNATURE,
+    Command,
+    Family,
+)
 from ._types import ProxyProtocolError as _Error
-from ._v1 import decode_v1, encode_v1
-from ._v2 import decode_v2, encode_v2
+from ._v1 import _O0, _O8, _O16, _O24, TCP4_LINE, decode_v1, encode_v1
+from ._v2 import decode_v2, decode_v2_tcp4, encode_v2
 
 Buffer = bytes | bytearray | memoryview
 # Enough TLVs to fill a maximal header with empty values (65535 // 3): no limit by default.
 DEFAULT_MAX_TLVS = 0xFFFF // 3
 
 # Fast paths for the two headers HAProxy sends for every proxied IPv4 connection (FACTS H1,
-# H3): v2 PROXY/TCP4 without TLVs (28 bytes) and the v1 TCP4 line. Anything else, and any
-# error, goes through the general decoders, which give the precise error messages.
+# H3): v2 PROXY/TCP4 without TLVs (28 bytes) and the canonical v1 TCP4 line. Anything else, and
+# any error, goes through the general decoders, which give the precise error messages.
 # §2.2: signature, ver/cmd 0x21 (v2 PROXY), family 0x11 (TCP4), length 12 (the block alone).
-_V2_TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"
-# §2.1: the canonical TCP4 line: decimal octets 0..255 and ports 0..65535 without leading
-# zeros, single spaces, CRLF; ASCII classes only ([0-9], never \d). Matching it is the whole
-# validation; anything it rejects goes to decode_v1 for the precise error. The octet and port
-# patterns are written as prefix trees (each digit is read once, little backtracking): about
-# 20 % faster in sre than a list of alternatives such as "25[0-5]|2[0-4][0-9]|...". Both
-# accept exactly the canonical numbers (tests/test_proxy_protocol_fast.py checks every one).
-#   octet: 1, 1x, 1xx | 2, 2[0-4]x?, 25[0-5]?, 2[6-9] | [3-9]x? | 0
-_OCTET = rb"(?:1[0-9]{0,2}|2(?:[0-4][0-9]?|5[0-5]?|[6-9])?|[3-9][0-9]?|0)"
-#   port: [1-5]x{0,4} | 6 followed by what keeps it <= 65535 | [7-9]x{0,3} | 0
-_PORT = (
-    rb"(?:[1-5][0-9]{0,4}"
-    rb"|6(?:[0-4][0-9]{0,3}|5(?:[0-4][0-9]{0,2}|5(?:[0-2][0-9]?|3[0-5]?|[4-9])?|[6-9][0-9]?)?"
-    rb"|[6-9][0-9]{0,2})?"
-    rb"|[7-9][0-9]{0,3}|0)"
-)
-# The four octets written out: a repeated group "(?:...){3}" is about 20 % slower in sre.
-_IPV4 = rb"\.".join([_OCTET] * 4)
-_V1_TCP4_LINE = re.compile(
-    rb"PROXY TCP4 " + _IPV4 + rb" " + _IPV4 + rb" " + _PORT + rb" " + _PORT + rb"\r\n"
-).match
+_V2_TCP4_HEAD = b"\x21\x11\x00\x0c"  # bytes 12-15, after the signature
+_tcp4_line = TCP4_LINE
+_decode_v2 = decode_v2
+_decode_v2_tcp4 = decode_v2_tcp4
 _new = object.__new__
-_set_wire = set_wire
+_HeaderBuilder: Any = HeaderBuilder
+_IPv4Address: Any = IPv4Address
+_FAST_ADDRESSES = FAST_ADDRESSES
+_PROXY = Command.PROXY
+_TCP4 = Family.TCP4
 
 
 def _as_bytes(data: object) -> bytes:
@@ -89,7 +88,7 @@ def _undetermined(data: bytes, allow_v1: bool, allow_v2: bool) -> None:
         s for s, ok in (("'PROXY ' (v1)", allow_v1), ("the v2 signature", allow_v2)) if ok
     )
     raise _Error(
-        f"signature: byte 0x{data[0]:02x} cannot start {allowed}: no PROXY header (FACTS E5)",
+        f"signature: byte 0x{data[0]:02x} cannot start {allowed}: not a PROXY header",
         offset=0,
         field="signature",
     )
@@ -99,15 +98,23 @@ def _undetermined(data: bytes, allow_v1: bool, allow_v2: bool) -> None:
 class DecodeLimits:
     """What a listener accepts, beyond the protocol's own rules (pass to :func:`decode`).
 
+    The defaults are what a real receiver accepts, HAProxy (``conn_recv_proxy()`` in its
+    ``src/connection.c``): a header must fit its 16 KiB buffer and no TLV value may exceed
+    1024 bytes. Raise them for a peer you know sends more; the protocol maximums are
+    ``max_v2_header_size=65551, max_tlv_value_size=65535``.
+
     Attributes:
         max_v2_header_size: reject a v2 header whose announced size (16 + length) is larger,
-            as soon as the 16 fixed bytes are in. 16..65551, default 65551 (the protocol
-            maximum). HAProxy, for one, only accepts what fits its buffer.
+            as soon as the 16 fixed bytes are in. 16..65551, default 16384 (HAProxy's
+            ``tune.bufsize``).
         max_v1_line_size: the longest v1 line accepted, CRLF included; 15..107, default 107
             (§2.1: "If the CRLF sequence is not found in the first 107 characters, the
             receiver should declare the line invalid").
         max_tlvs: reject a v2 header with more TLVs; 0..21845, default 21845 (no practical
             limit: that many empty TLVs fill a maximal header).
+        max_tlv_value_size: reject a TLV (SSL included) whose value is longer; 0..65535,
+            default 1024 (HAProxy's ``HA_PP2_MAX_ALLOC``, "to prevent DoS"). The spec's own
+            limits apply whatever this says: UNIQUE_ID <= 128 bytes, AUTHORITY <= 255.
         allow_v1: accept v1 headers (like Envoy's ``allowed_versions``, FACTS E2).
         allow_v2: accept v2 headers.
 
@@ -115,14 +122,20 @@ class DecodeLimits:
         ProxyProtocolError: a value out of range (the message names the field).
     """
 
-    max_v2_header_size: int = V2_MAX_HEADER
+    max_v2_header_size: int = HAPROXY_MAX_HEADER
     max_v1_line_size: int = V1_MAX_LINE
     max_tlvs: int = DEFAULT_MAX_TLVS
+    max_tlv_value_size: int = HAPROXY_MAX_TLV_VALUE
     allow_v1: bool = True
     allow_v2: bool = True
 
     def __post_init__(self) -> None:
-        _check_limits(self.max_v2_header_size, self.max_v1_line_size, self.max_tlvs)
+        _check_limits(
+            self.max_v2_header_size,
+            self.max_v1_line_size,
+            self.max_tlvs,
+            self.max_tlv_value_size,
+        )
         for name in ("allow_v1", "allow_v2"):
             value = getattr(self, name)
             if value.__class__ is not bool:
@@ -136,11 +149,16 @@ class DecodeLimits:
 def decode(data: Buffer, limits: DecodeLimits | None = None) -> tuple[ProxyHeader, int] | None:
     """Decode the PROXY header at the start of ``data``.
 
+    Every byte the spec constrains is checked and every field is built here, so reading the
+    returned header's fields and typed views never raises. For a stream that arrives in pieces,
+    :class:`~sim.proxy_protocol.Decoder` does the same work once per byte instead of once per
+    call.
+
     Args:
         data: the first bytes received on a connection (more than the header is fine: the rest
             is not looked at).
         limits: what the listener accepts beyond the protocol's rules (:class:`DecodeLimits`);
-            ``None`` means the protocol maximums and both versions. One object rather than
+            ``None`` means ``DecodeLimits()``, HAProxy's limits. One object rather than
             keyword arguments: it is a listener's configuration, made once, and a call with a
             single optional argument is ~50 ns cheaper than one with five defaults, which
             matters at one call per connection.
@@ -156,31 +174,38 @@ def decode(data: Buffer, limits: DecodeLimits | None = None) -> tuple[ProxyHeade
     buf: bytes = data if data.__class__ is bytes else _as_bytes(data)
     if limits is not None:
         return _decode_limited(buf, limits)
-    # From here on the limits are the protocol maximums, which the fast paths rely on.
-    # The 16 fixed bytes of v2 PROXY/TCP4 without TLVs (length 12) validate the whole
-    # header: the address block has no invalid values. Fields are built on first read.
-    if buf[:16] == _V2_TCP4_HEAD:
-        n = len(buf)
-        if n == 28:
-            wire = buf
-        elif n > 28:
-            wire = buf[:28]  # keep only the header, not the caller's stream
-        else:
-            return None  # a valid prefix: the address block is still to come
-        h = _new(ProxyHeader)
-        _set_wire(h, wire)
-        return h, 28
-    if buf[:12] == V2_SIGNATURE:
-        # Literals, not the named constants: this runs for every connection.
-        return decode_v2(buf, len(buf), 65551, 21845)
-    m = _V1_TCP4_LINE(buf)
+    # From here on the limits are the defaults, which the literals below spell out.
+    if buf.startswith(V2_SIGNATURE):
+        if buf.startswith(_V2_TCP4_HEAD, 12) and len(buf) >= 28:
+            # v2 PROXY/TCP4 without TLVs: the 16 fixed bytes validate the whole header.
+            return _decode_v2_tcp4(buf), 28
+        return _decode_v2(buf, len(buf), 16384, 21845, 1024)
+    m = _tcp4_line(buf)
     if m is not None:
-        # The matched line (at most 107 bytes by construction); the same object as buf
-        # when buf holds just the header.
-        wire = m.group()
-        h = _new(ProxyHeader)
-        _set_wire(h, wire)
-        return h, len(wire)
+        # The canonical TCP4 line: the match validated it; build the header here (a call to
+        # _v1.tcp4_header costs a tenth of the whole decode).
+        a, b, c, d, e, f, g, i, sport, dport = m.groups()
+        h = _new(_HeaderBuilder)
+        if _FAST_ADDRESSES:
+            src = _new(_IPv4Address)
+            src._ip = _O24[a] | _O16[b] | _O8[c] | _O0[d]
+            dst = _new(_IPv4Address)
+            dst._ip = _O24[e] | _O16[f] | _O8[g] | _O0[i]
+        else:  # pragma: no cover
+            src = _IPv4Address(_O24[a] | _O16[b] | _O8[c] | _O0[d])
+            dst = _IPv4Address(_O24[e] | _O16[f] | _O8[g] | _O0[i])
+        h.version = 1
+        h.command = _PROXY
+        h.family = _TCP4
+        h.src_addr = src
+        h.dst_addr = dst
+        h.src_port = int(sport)
+        h.dst_port = int(dport)
+        h.tlvs = ()
+        h._ssl_view = None
+        h.__class__ = ProxyHeader  # the layout twin becomes the real class (see HeaderBuilder)
+        header: ProxyHeader = h
+        return header, m.end()
     if buf[:6] == V1_PREFIX:
         return decode_v1(buf, len(buf), 107)
     _undetermined(buf, True, True)
@@ -195,18 +220,25 @@ def _decode_limited(buf: bytes, limits: DecodeLimits) -> tuple[ProxyHeader, int]
             field="limits",
         )
     if limits.allow_v2 and buf[:12] == V2_SIGNATURE:
-        return decode_v2(buf, len(buf), limits.max_v2_header_size, limits.max_tlvs)
+        return decode_v2(
+            buf,
+            len(buf),
+            limits.max_v2_header_size,
+            limits.max_tlvs,
+            limits.max_tlv_value_size,
+        )
     if limits.allow_v1 and buf[:6] == V1_PREFIX:
         return decode_v1(buf, len(buf), limits.max_v1_line_size)
     _undetermined(buf, limits.allow_v1, limits.allow_v2)
     return None
 
 
-def _check_limits(max_v2: object, max_v1: object, max_tlvs: object) -> None:
+def _check_limits(max_v2: object, max_v1: object, max_tlvs: object, max_value: object) -> None:
     for name, value, low, high in (
         ("max_v2_header_size", max_v2, V2_FIXED_SIZE, V2_MAX_HEADER),
         ("max_v1_line_size", max_v1, 15, V1_MAX_LINE),
         ("max_tlvs", max_tlvs, 0, DEFAULT_MAX_TLVS),
+        ("max_tlv_value_size", max_value, 0, 0xFFFF),
     ):
         if value.__class__ is not int or not low <= value <= high:
             raise _Error(f"{name}: must be an int in {low}..{high}, got {value!r}", field=name)
@@ -217,9 +249,10 @@ def encode(header: ProxyHeader, *, crc32c: bool = False) -> bytes:
 
     ``crc32c=True`` appends a PP2_TYPE_CRC32C TLV (v2 only) holding the checksum of the
     whole header (§2.2.3). A CRC32C TLV already in ``header.tlvs`` always gets its value
-    recomputed, so the output never carries a stale checksum.
-    ``decode(encode(h)) == (h, len(encode(h)))`` for every valid header ``h`` (with the
-    CRC32C TLV added when ``crc32c=True``).
+    recomputed, so the output never carries a stale checksum. A LOCAL header without TLVs is
+    written with length 0 (§2.2: a LOCAL sender "should not present any address").
+    ``decode(encode(h)) == (h, len(encode(h)))`` for every valid header ``h`` within the
+    decoder's limits (with the CRC32C TLV added when ``crc32c=True``).
     """
     if not isinstance(header, ProxyHeader):
         raise _Error(f"header: expected a ProxyHeader, got {type(header).__name__}", field="header")
