@@ -4,6 +4,7 @@ package ``proxy-protocol`` (imports as ``proxyprotocol``)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
@@ -351,3 +352,17 @@ def _outcome_with(data: bytes, limits: DecodeLimits) -> object:
         return decode(data, limits)
     except ProxyProtocolError as exc:
         return (str(exc), exc.offset)
+
+
+# -- library messages speak the spec, not our fact IDs (issue 9) ------------------------------
+
+FACT_ID = re.compile(r"FACTS|\((?:[A-K][0-9]+(?:, )?)+\)")
+
+
+@SETTINGS
+@given(st.binary(max_size=80), st.sampled_from([b"", V2_SIGNATURE, b"PROXY ", b"PROXY TCP4 "]))
+def test_no_fact_ids_in_error_messages(data: bytes, prefix: bytes) -> None:
+    try:
+        decode(prefix + data)
+    except ProxyProtocolError as exc:
+        assert not FACT_ID.search(str(exc)), str(exc)

@@ -221,3 +221,15 @@ def test_after_decode_no_view_ever_raises(tlvs: list[bytes], with_ssl_subs: bool
     assert [t.type for t in header.tlvs] == [b[0] for b in tlvs]
     assert all(isinstance(t.type, int) for t in header.tlvs)
     assert TLVType.AUTHORITY not in [t.type for t in header.tlvs] or header.authority is not None
+
+
+def test_no_message_cites_a_fact_id() -> None:
+    """Every error the tests provoke speaks the spec (§ numbers), never "(FACTS E5)"."""
+    import test_proxy_protocol as vectors
+
+    fact_id = re.compile(r"FACTS|\((?:[A-K][0-9]+(?:, )?)+\)")
+    cases = [r[1] for r in REJECTED] + [e[1] for e in vectors.ERRORS]
+    for data in cases:
+        with pytest.raises(ProxyProtocolError) as info:
+            decode(data)
+        assert not fact_id.search(str(info.value)), str(info.value)
