@@ -366,3 +366,37 @@ def test_no_fact_ids_in_error_messages(data: bytes, prefix: bytes) -> None:
         decode(prefix + data)
     except ProxyProtocolError as exc:
         assert not FACT_ID.search(str(exc)), str(exc)
+
+
+def test_proxyprotocol_verifies_our_crc32c_only_for_tlvs_in_ascending_type_order() -> None:
+    """proxy-protocol re-packs the TLVs it parsed in type order (a dict walked from 0x00 to
+    0xFF) before recomputing the CRC32C, so a header whose TLVs are in another order fails its
+    check: ours, and real HAProxy's, which puts CRC32C first (docs/reference/codec.md)."""
+    from pathlib import Path
+
+    from proxyprotocol import ProxyProtocolChecksumError
+    from proxyprotocol.v2 import ProxyProtocolV2
+
+    def header(*tlvs: TLV) -> ProxyHeader:
+        return ProxyHeader(
+            version=2,
+            command=Command.PROXY,
+            family=Family.TCP4,
+            src_addr=IPv4Address("192.0.2.1"),
+            dst_addr=IPv4Address("198.51.100.1"),
+            src_port=1,
+            dst_port=2,
+            tlvs=tlvs,
+        )
+
+    theirs = ProxyProtocolV2()
+    ascending = encode(header(TLV(1, b"h2"), TLV(2, b"a.example")), crc32c=True)
+    assert theirs.unpack(ascending).tlv.alpn == b"h2"
+    for wire in (
+        encode(header(TLV(2, b"a.example"), TLV(1, b"h2")), crc32c=True),
+        encode(header(TLV(3, bytes(4)), TLV(1, b"h2"))),  # CRC32C first, as HAProxy sends it
+        (Path(__file__).parents[1] / "notebooks/data/haproxy_send_proxy_v2.bin").read_bytes(),
+    ):
+        assert decode(wire) is not None  # valid: we verify the CRC32C as received
+        with pytest.raises(ProxyProtocolChecksumError):
+            theirs.unpack(wire)
