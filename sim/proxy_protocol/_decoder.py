@@ -37,7 +37,7 @@ class Decoder:
     True
     >>> h = d.feed(b"198.51.100.1 4242 443\\r\\nGET / HTTP/1.1\\r\\n")
     >>> (str(h.src_addr), h.src_port, d.header_size, d.rest)
-    ('192.0.2.1', 4242, 46, b'GET / HTTP/1.1\\r\\n')
+    ('192.0.2.1', 4242, 44, b'GET / HTTP/1.1\\r\\n')
 
     ``feed(data)`` returns ``None`` while more bytes are needed and the header once it is
     complete; bytes after the header are kept in :attr:`rest` (later feeds append to it, and
