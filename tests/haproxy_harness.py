@@ -28,7 +28,7 @@ from types import TracebackType
 
 import pytest
 
-from sim.proxy_protocol_asyncio import ProxyHeaderResult, read_proxy_header
+from sim.proxy_protocol.asyncio import Policy, ProxyHeaderResult, read_proxy_header
 
 #: Oldest HAProxy with every option the tests use (``proxy-v2-options unique-id,authority``).
 MIN_VERSION = (2, 2)
@@ -247,9 +247,9 @@ class Received:
 class ProxyListener:
     """An asyncio server standing for a PROXY-aware backend (HAProxy's ``server`` line).
 
-    Each connection: read the header with :func:`read_proxy_header` (strict policy), read one
-    payload line, answer ``echo:<line>``, close. Every connection is queued as a
-    :class:`Received` for the test to inspect.
+    Each connection: read the header with :func:`read_proxy_header` (``Policy.REQUIRE``: on
+    loopback only HAProxy connects), read one payload line, answer ``echo:<line>``, close.
+    Every connection is queued as a :class:`Received` for the test to inspect.
     """
 
     host: str
@@ -274,7 +274,9 @@ class ProxyListener:
             peer=writer.get_extra_info("peername"), sockname=writer.get_extra_info("sockname")
         )
         try:
-            rec.result = await read_proxy_header(reader, timeout_s=self.timeout_s, peer=rec.peer)
+            rec.result = await read_proxy_header(
+                reader, peer=rec.peer, policy=Policy.REQUIRE, timeout_s=self.timeout_s
+            )
             try:
                 rec.payload = await asyncio.wait_for(reader.readline(), self.timeout_s)
             except ConnectionResetError:

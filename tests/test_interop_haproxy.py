@@ -1,6 +1,7 @@
 """Interoperability with a real HAProxy (2.6 on Debian) on loopback.
 
-HAProxy encodes, our codec decodes (cases a, b, d); our codec encodes, HAProxy decodes (case c).
+HAProxy encodes, our codec decodes (cases a, b, d); our codec encodes, HAProxy decodes (case c);
+the how-to's asyncio server, run as written, behind a real HAProxy (case f).
 Each test starts its own HAProxy with free ports and stops it by PID (tests/haproxy_harness.py).
 Without HAProxy these tests skip, but with ``CI`` set they fail: CI must run them.
 
@@ -11,27 +12,33 @@ sent to ``notebooks/data/haproxy_send_proxy_v2.bin``; that committed file is che
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
 import ssl
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import crc32c
+import howto_example
 import pytest
 from haproxy_harness import (
     V2_LOCAL_HEADER,
+    HAProxy,
     ProxyListener,
     Received,
     free_port,
     has_ipv6_loopback,
     hp,
+    is_listening,
     make_self_signed_cert,
     require_haproxy,
     running_haproxy,
 )
+from test_proxy_protocol_local import ACCEPTED as LOCAL_BODIES
 
 from sim.proxy_protocol import (
     TLV,
@@ -401,6 +408,35 @@ backend be
     run(scenario)
 
 
+@pytest.mark.interop
+def test_c_haproxy_accepts_the_local_bodies_we_accept(haproxy_bin: str, tmp_path: Path) -> None:
+    """Every LOCAL body tests/test_proxy_protocol_local.py decodes, HAProxy accepts too: it
+    uses the real connection's addresses and forwards the payload (§2.2)."""
+
+    async def scenario() -> list[tuple[str, bytes, Received]]:
+        async with ProxyListener("127.0.0.1") as backend:
+            fe_port = free_port("127.0.0.1")
+            config = f"""
+frontend fe_in
+    bind 127.0.0.1:{fe_port} accept-proxy
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend.port} send-proxy-v2
+"""
+            out = []
+            with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]):
+                for name, wire, _, _ in LOCAL_BODIES:
+                    _, reply, _ = await client_roundtrip("127.0.0.1", fe_port, wire)
+                    out.append((name, reply, await backend.next()))
+        return out
+
+    for name, reply, rec in run(scenario):
+        assert reply == b"echo:hello\n", name
+        header = assert_clean(rec)
+        assert header.command is Command.PROXY  # HAProxy forwards the real client socket
+        assert header.src_addr == ipaddress.IPv4Address("127.0.0.1"), name
+
+
 # ------------------------------------------------ d. health checks send a v2 LOCAL header
 
 
@@ -431,6 +467,117 @@ backend be
             assert header.src_port is None and header.dst_port is None
 
     run(scenario)
+
+
+# ------------------------------------------------ f. the how-to's server behind a real HAProxy
+
+
+async def _http_get(port: int, source: str = "127.0.0.1", first: bytes = b"") -> bytes:
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), TIMEOUT
+    )
+    try:
+        writer.write(first + b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(), TIMEOUT)
+        except ConnectionResetError:
+            return b""
+    finally:
+        writer.close()
+
+
+async def _connect_and_reset(port: int, data: bytes, source: str = "127.0.0.1") -> None:
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), TIMEOUT
+    )
+    writer.write(data)
+    await writer.drain()
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # SO_LINGER 0: the close is a TCP RST
+
+
+@pytest.mark.interop
+def test_f_howto_server_behind_haproxy_send_proxy_v2(
+    haproxy_bin: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/howto/asyncio-server.md, run as written (only the two ports are free ones here):
+    HAProxy's send-proxy-v2 traffic gets the client address, direct callers the socket's, a
+    forged header is refused, health checks and clients that reset are handled, and asyncio
+    logs nothing unhandled."""
+    namespace = howto_example.server_namespace()
+    seen: list[tuple[Any, Any]] = []  # (peer, result) of every header read, for the asserts
+    real_read = namespace["read_proxy_header"]
+
+    async def recording_read(reader: asyncio.StreamReader, **kwargs: Any) -> Any:
+        result = await real_read(reader, **kwargs)
+        seen.append((kwargs["peer"], result))
+        return result
+
+    namespace["read_proxy_header"] = recording_read
+    app_port, fe_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    config = (
+        howto_example.haproxy_config()
+        .replace("127.0.0.1:8080", f"127.0.0.1:{fe_port}")
+        .replace("127.0.0.1:9000", f"127.0.0.1:{app_port}")
+    )
+    assert f"127.0.0.1:{app_port} send-proxy-v2 source 127.0.0.2 check" in config
+    unhandled: list[dict[str, Any]] = []
+
+    async def scenario() -> dict[str, bytes]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: unhandled.append(ctx))
+        server = asyncio.create_task(namespace["main"]("127.0.0.1", app_port))
+        for _ in range(200):
+            if is_listening("127.0.0.1", app_port):
+                break
+            await asyncio.sleep(0.01)
+        replies: dict[str, bytes] = {}
+        ha = HAProxy(haproxy_bin, config, tmp_path)
+        try:
+            ha.start([("127.0.0.1", fe_port)])
+            replies["via haproxy"] = await _http_get(fe_port)
+            replies["direct"] = await _http_get(app_port)
+            replies["forged"] = await _http_get(
+                app_port, first=b"PROXY TCP4 203.0.113.9 127.0.0.1 1 9000\r\n"
+            )
+            for k in range(0, len(V2_LOCAL_HEADER) + 8, 3):  # resets mid-header and after
+                await _connect_and_reset(fe_port, b"GET / HTTP/1.0\r\n"[:k])
+                await _connect_and_reset(app_port, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"[:k])
+            # HAProxy's first check comes within `inter 2s`: a LOCAL header, then a reset.
+            for _ in range(100):
+                if any(r.header is not None and r.header.command is Command.LOCAL for _, r in seen):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+        finally:
+            ha.stop()
+            server.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await server
+        return replies
+
+    with caplog.at_level("WARNING"):
+        replies = run(scenario)
+    assert replies["via haproxy"].startswith(b"HTTP/1.0 200 OK\r\n")
+    assert replies["via haproxy"].endswith(b"(from PROXY v2)\n")
+    assert b"client 127.0.0.1 port " in replies["via haproxy"]
+    assert b"client 127.0.0.1 port " in replies["direct"]
+    assert replies["direct"].endswith(b"(from socket peer)\n")
+    assert replies["forged"] == b""
+    checks = [
+        (peer, r) for peer, r in seen if r.header is not None and r.header.command is Command.LOCAL
+    ]
+    assert checks and all(peer[0] == "127.0.0.2" for peer, _ in checks)  # HAProxy's `source`
+    assert unhandled == []
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    refused = {
+        type(r.args[1]).__name__
+        for r in caplog.records
+        if r.name == "client_ip_server" and isinstance(r.args, tuple)
+    }
+    assert "UntrustedProxyHeader" in refused  # the forged header
+    assert "ConnectionLost" in refused  # the resets mid-header
 
 
 def test_skip_rule_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:

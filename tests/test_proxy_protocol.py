@@ -16,6 +16,7 @@ from sim.proxy_protocol import (
     V2_SIGNATURE,
     Command,
     DecodeLimits,
+    Decoder,
     Family,
     ProxyHeader,
     ProxyProtocolError,
@@ -333,14 +334,18 @@ def test_tlv_builders_round_trip() -> None:
     assert decoded.gcp_psc_connection_id == 2**64 - 1
 
 
-def test_malformed_view_values_raise_our_error() -> None:
-    h = tcp(2, "1.1.1.1", "2.2.2.2", 1, 2, TLV(2, b"\xff"), TLV(0xE0, b"123"), TLV(0xEE, b"\x01"))
-    with pytest.raises(ProxyProtocolError, match="authority"):
-        _ = h.authority
-    with pytest.raises(ProxyProtocolError, match="gcp_psc_connection_id"):
-        _ = h.gcp_psc_connection_id
-    with pytest.raises(ProxyProtocolError, match="azure_link_id"):
-        _ = h.azure_link_id
+def test_views_never_raise_and_vendor_views_say_none_for_other_layouts() -> None:
+    """Rules are checked when a header is made (decoded or built), so views never raise; the
+    custom range (§2.2.8) is the application's, so a value without the vendor's layout is
+    ``None``, not an error."""
+    with pytest.raises(ProxyProtocolError, match=r"^tlv\[0\]\.value: AUTHORITY is not UTF-8"):
+        tcp(2, "1.1.1.1", "2.2.2.2", 1, 2, TLV(2, b"\xff"))
+    h = tcp(
+        2, "1.1.1.1", "2.2.2.2", 1, 2, TLV(0xE0, b"123"), TLV(0xEE, b"\x01"), TLV(0xEA, b"\x01\xff")
+    )
+    assert (h.gcp_psc_connection_id, h.azure_link_id, h.aws_vpce_id) == (None, None, None)
+    decoded, _ = decode(encode(h)) or (None, 0)
+    assert decoded == h and decoded is not None and decoded.gcp_psc_connection_id is None
 
 
 def test_crc32c_emitted_on_request_and_recomputed() -> None:
@@ -385,7 +390,6 @@ ERRORS = [
     ("family-byte", SIG + b"\x21\x13\x00\x0c" + TCP4_BLOCK, "family", 13, 14),
     ("family-inet-unspec-transport", SIG + b"\x21\x10\x00\x0c" + TCP4_BLOCK, "family", 13, 14),
     ("length-shorter-than-block", SIG + b"\x21\x11\x00\x08" + TCP4_BLOCK[:8], "length", 14, 16),
-    ("local-partial-block", SIG + b"\x20\x21\x00\x0c" + TCP4_BLOCK, "length", 14, 16),
     (
         "tlv-overruns-header",
         SIG + b"\x21\x11\x00\x11" + TCP4_BLOCK + b"\x01\x00\x0aab",
@@ -419,10 +423,10 @@ ERRORS = [
     ),
     (
         "unique-id-too-long",
-        SIG + b"\x21\x11\x00\x8e" + TCP4_BLOCK + tlv(5, b"u" * 129),
+        SIG + b"\x21\x11\x00\x90" + TCP4_BLOCK + tlv(5, b"u" * 129),
         "tlv",
         29,
-        158,
+        160,
     ),
     (
         "unix-path-not-utf8",
@@ -434,13 +438,15 @@ ERRORS = [
     ("v1-no-crlf-in-107", b"PROXY UNKNOWN " + b"x" * 93, "line", 106, 107),
     ("v1-lf-without-cr", b"PROXY UNKNOWN\n", "line", 13, 14),
     ("v1-stray-cr", b"PROXY UNKNOWN a\rb\r\n", "line", 15, 17),
-    ("v1-protocol-word", b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", "family", 6, 10),
+    # v1: the offset is the first byte after which no valid line can follow (for a CR not
+    # followed by LF, the CR); "detect" is then that offset + 1, whole or byte by byte.
+    ("v1-protocol-word", b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", "family", 9, 10),
     ("v1-protocol-lowercase", b"PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n", "family", 6, 7),
-    ("v1-udp4", b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", "family", 6, 8),
+    ("v1-udp4", b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", "family", 7, 8),
     ("v1-port-plus", b"PROXY TCP4 1.2.3.4 5.6.7.8 +80 2\r\n", "src_port", 27, 28),
-    ("v1-port-underscore", b"PROXY TCP4 1.2.3.4 5.6.7.8 8_0 2\r\n", "src_port", 27, 29),
-    ("v1-port-leading-zero", b"PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n", "src_port", 27, 29),
-    ("v1-port-too-big", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", "dst_port", 29, 34),
+    ("v1-port-underscore", b"PROXY TCP4 1.2.3.4 5.6.7.8 8_0 2\r\n", "src_port", 28, 29),
+    ("v1-port-leading-zero", b"PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n", "src_port", 28, 29),
+    ("v1-port-too-big", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", "dst_port", 33, 34),
     (
         "v1-port-non-ascii-digits",
         "PROXY TCP4 1.2.3.4 5.6.7.8 ٨٠ 2\r\n".encode(),
@@ -448,16 +454,26 @@ ERRORS = [
         27,
         28,
     ),
-    ("v1-ipv4-leading-zero", b"PROXY TCP4 192.168.00.1 5.6.7.8 1 2\r\n", "src_addr", 11, 21),
-    ("v1-ipv4-octet-256", b"PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", "src_addr", 11, 20),
-    ("v1-ipv4-three-octets", b"PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n", "src_addr", 11, 17),
+    ("v1-ipv4-leading-zero", b"PROXY TCP4 192.168.00.1 5.6.7.8 1 2\r\n", "src_addr", 20, 21),
+    ("v1-ipv4-octet-256", b"PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n", "src_addr", 19, 20),
+    ("v1-ipv4-three-octets", b"PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n", "src_addr", 16, 17),
     ("v1-tcp4-with-ipv6", b"PROXY TCP4 ::1 ::2 1 2\r\n", "src_addr", 11, 12),
-    ("v1-tcp6-with-ipv4", b"PROXY TCP6 1.2.3.4 ::2 1 2\r\n", "src_addr", 11, 13),
-    ("v1-ipv6-zone-id", b"PROXY TCP6 fe80::1%eth0 ::2 1 2\r\n", "src_addr", 11, 19),
-    ("v1-ipv6-two-double-colons", b"PROXY TCP6 1::2::3 ::2 1 2\r\n", "src_addr", 11, 17),
+    ("v1-tcp6-with-ipv4", b"PROXY TCP6 1.2.3.4 ::2 1 2\r\n", "src_addr", 12, 13),
+    ("v1-ipv6-zone-id", b"PROXY TCP6 fe80::1%eth0 ::2 1 2\r\n", "src_addr", 18, 19),
+    ("v1-ipv6-two-double-colons", b"PROXY TCP6 1::2::3 ::2 1 2\r\n", "src_addr", 16, 17),
     ("v1-double-space", b"PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n", "dst_addr", 19, 20),
     ("v1-missing-field", b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", "dst_port", 28, 29),
-    ("v1-extra-field", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", "line", 31, 31),
+    ("v1-extra-field", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", "line", 30, 31),
+    # The three v1 cases the audit found reported at the wrong byte (issue 9).
+    (
+        "v1-tab-in-address",
+        b"PROXY TCP4 192.168.0\t1 192.168.0.11 56324 443\r\n",
+        "src_addr",
+        20,
+        21,
+    ),
+    ("v1-cr-then-payload", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 443\rGET / HTTP/1.1\r\n", "line", 32, 34),
+    ("v1-cr-cr-lf", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 443\r\r\n", "line", 32, 34),
 ]
 
 
@@ -473,13 +489,31 @@ class TestErrorClasses:
         assert f"byte offset {offset}" in str(info.value)
 
     def test_one_byte_at_a_time(self, data: bytes, field: str, offset: int, detect: int) -> None:
-        """Prefixes are "need more" until the bad byte is in, then the same error, always."""
+        """Prefixes are "need more" until the bad byte is in, then the same error, always:
+        the same message and offset as for the whole input (h11's test_io style)."""
+        with pytest.raises(ProxyProtocolError) as whole:
+            decode(data)
         for k in range(len(data) + 1):
             if k < detect:
                 assert decode(data[:k]) is None, f"prefix of {k} bytes"
             else:
-                with pytest.raises(ProxyProtocolError, match=rf"^{field}"):
+                with pytest.raises(ProxyProtocolError, match=rf"^{field}") as info:
                     decode(data[:k])
+                assert (str(info.value), info.value.offset) == (str(whole.value), offset), k
+
+    def test_incremental_decoder(self, data: bytes, field: str, offset: int, detect: int) -> None:
+        """The Decoder, fed one byte at a time, fails at the same byte with the same error."""
+        with pytest.raises(ProxyProtocolError) as whole:
+            decode(data)
+        decoder = Decoder()
+        for k in range(detect - 1):
+            assert decoder.feed(data[k : k + 1]) is None, k
+        with pytest.raises(ProxyProtocolError) as info:
+            decoder.feed(data[detect - 1 : detect])
+        assert (str(info.value), info.value.offset) == (str(whole.value), offset)
+        with pytest.raises(ProxyProtocolError) as again:  # an error is final
+            decoder.feed(b"x")
+        assert again.value is info.value
 
     def test_trailing_payload(self, data: bytes, field: str, offset: int, detect: int) -> None:
         with pytest.raises(ProxyProtocolError, match=rf"^{field}") as info:
@@ -566,7 +600,11 @@ def test_non_buffer_input_is_our_error() -> None:
         ({"src_port": True}, "src_port"),
         ({"tlvs": (b"raw",)}, "tlvs"),
         ({"tlvs": (TLV(3, b"12"),)}, "tlv[0].length"),
-        ({"tlvs": (TLV(3, bytes(4)), TLV(3, bytes(4)))}, "tlvs"),
+        ({"tlvs": (TLV(3, bytes(4)), TLV(3, bytes(4)))}, "tlv[1]: a second CRC32C"),
+        ({"tlvs": (TLV(2, b"a.example"), TLV(2, b"b.example"))}, "tlv[1]: a second AUTHORITY"),
+        ({"tlvs": (TLV(1, b"h2"), TLV(2, b"a\x00b"))}, "tlv[1].value: AUTHORITY contains NUL"),
+        ({"tlvs": (TLV(2, b"x" * 256),)}, "tlv[0].length: AUTHORITY is at most 255"),
+        ({"tlvs": (TLV(0x30, "é".encode()),)}, "tlv[0].value: NETNS is not US-ASCII"),
         ({"tlvs": (TLV(5, bytes(129)),)}, "tlv[0].length"),
         ({"tlvs": (TLV(0x20, b"\x01"),)}, "tlv[0].value"),
         ({"tlvs": (TLV(4, bytes(65000)), TLV(4, bytes(600)))}, "tlvs"),
@@ -625,13 +663,12 @@ def test_v1_ipv4_mapped_ipv6_is_written_as_hex_groups() -> None:
     assert decode(wire) == (h, len(wire))
 
 
-def test_local_with_family_encodes_a_zeroed_block_and_round_trips() -> None:
+def test_local_with_family_and_tlvs_encodes_a_zeroed_block_and_round_trips() -> None:
     h = ProxyHeader(version=2, command=Command.LOCAL, family=Family.TCP6, tlvs=(TLV(1, b"x"),))
     wire = encode(h)
-    assert len(wire) == 16 + 36 + 4
+    assert len(wire) == 16 + 36 + 4  # the TLVs go where a receiver honouring the family looks
     assert decode(wire) == (h, len(wire))
-    # A LOCAL header may also leave the block out entirely (length 0, family ignored).
-    assert decode(SIG + b"\x20\x11\x00\x00") == (
-        ProxyHeader(version=2, command=Command.LOCAL, family=Family.TCP4),
-        16,
-    )
+    # Without TLVs a LOCAL header presents no address (§2.2): length 0, whatever the family.
+    bare = ProxyHeader(version=2, command=Command.LOCAL, family=Family.TCP4)
+    assert encode(bare) == SIG + b"\x20\x11\x00\x00"
+    assert decode(SIG + b"\x20\x11\x00\x00") == (bare, 16)

@@ -1,4 +1,7 @@
-"""Tests for sim.proxy_protocol_asyncio: real loopback sockets, every wait bounded."""
+"""Tests for sim.proxy_protocol.asyncio: real loopback sockets, every wait bounded.
+
+The trust policies (who may send a header) are in test_proxy_protocol_asyncio_policy.py.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,22 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import howto_example
 import pytest
 
 from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, ProxyProtocolError, encode
-from sim.proxy_protocol_asyncio import (
+from sim.proxy_protocol.asyncio import (
+    ConnectionLost,
+    MalformedProxyHeader,
     MissingProxyHeader,
+    PeerPolicy,
+    Policy,
+    ProxyHeaderError,
     ProxyHeaderResult,
     ProxyHeaderTimeout,
-    _is_trusted,
+    ProxyHeaderTooLarge,
     read_proxy_header,
 )
 
@@ -177,6 +185,7 @@ async def exchange(
     **kwargs: Any,
 ) -> Outcome:
     kwargs.setdefault("timeout_s", TIMEOUT)
+    kwargs.setdefault("policy", Policy.REQUIRE)
     async with server(host, **kwargs) as (port, outcomes):
         _, writer = await send(host, port, chunks, delay_s, eof)
         try:
@@ -238,7 +247,9 @@ def test_one_byte_at_a_time_never_reads_past_the_header(name: str) -> None:
             reader.feed_eof()
 
         feeder = asyncio.create_task(feed())
-        result = await read_proxy_header(reader, timeout_s=TIMEOUT)
+        result = await read_proxy_header(
+            reader, peer=None, policy=Policy.REQUIRE, timeout_s=TIMEOUT
+        )
         await feeder
         return result, await reader.read()
 
@@ -255,7 +266,7 @@ def test_stalled_header_times_out(host: str) -> None:
     half = HEADERS["v2-tcp4-tlvs-crc"][:20]
     out = run(lambda: exchange(host, [half], eof=False, timeout_s=0.3))
     assert isinstance(out.error, ProxyHeaderTimeout)
-    assert isinstance(out.error, TimeoutError)
+    assert isinstance(out.error, ProxyHeaderError) and isinstance(out.error, ProxyProtocolError)
     assert out.error.received == 20
     assert "timeout_s=0.3" in str(out.error)
     assert 0.25 <= out.elapsed_s < 2.0
@@ -280,10 +291,9 @@ def test_timeout_covers_the_whole_header_not_each_read() -> None:
         (b"PROXY " + b"1" * 200, None),  # no CRLF within 107 bytes
     ],
 )
-def test_garbage_after_a_signature_is_a_protocol_error(data: bytes, offset: int | None) -> None:
+def test_garbage_after_a_signature_is_malformed(data: bytes, offset: int | None) -> None:
     out = run(lambda: exchange("127.0.0.1", [data]))
-    assert isinstance(out.error, ProxyProtocolError)
-    assert not isinstance(out.error, MissingProxyHeader)
+    assert isinstance(out.error, MalformedProxyHeader)
     if offset is not None:
         assert out.error.offset == offset
 
@@ -292,65 +302,51 @@ def test_oversized_v2_header_refused_before_reading_its_body() -> None:
     prefix = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" + (5000).to_bytes(2, "big")
     # Only the prefix is sent: the error must come from the length field, not from a timeout.
     out = run(lambda: exchange("127.0.0.1", [prefix], eof=False, timeout_s=2.0))
-    assert isinstance(out.error, ProxyProtocolError)
+    assert isinstance(out.error, ProxyHeaderTooLarge)
     assert out.error.offset == 14
     assert "max_header_bytes=4096" in str(out.error)
     ok = run(lambda: exchange("127.0.0.1", [prefix + bytes(5000)], max_header_bytes=8000))
-    assert isinstance(ok.error, ProxyProtocolError)  # 5000 zero bytes: not valid TCP4 TLVs
+    assert isinstance(ok.error, MalformedProxyHeader)  # 5000 zero bytes: not valid TCP4 TLVs
     assert "max_header_bytes" not in str(ok.error)
 
 
 def test_peer_closes_mid_header() -> None:
     raw = HEADERS["v1-tcp4"][:-5]
     out = run(lambda: exchange("127.0.0.1", [raw]))
-    assert isinstance(out.error, ProxyProtocolError)
-    assert not isinstance(out.error, MissingProxyHeader)
-    assert out.error.offset == len(raw)
+    assert isinstance(out.error, ConnectionLost) and not out.error.reset
+    assert out.error.offset == out.error.received == len(raw)
     assert "closed" in str(out.error)
 
 
-# ---------------------------------------------------------------- missing header, policies
+# ---------------------------------------------------------------- missing header
 
 
 @pytest.mark.parametrize(
     ("data", "offset"),
     [(b"GET / HTTP/1.1\r\n\r\n", 0), (b"PROXZ", 4), (b"\r\n\r\nX", 4), (b"\x16\x03\x01", 0)],
 )
-def test_missing_header_rejected_by_default(data: bytes, offset: int) -> None:
+def test_missing_header_refused_under_require(data: bytes, offset: int) -> None:
     out = run(lambda: exchange("127.0.0.1", [data]))
     assert isinstance(out.error, MissingProxyHeader)
     assert isinstance(out.error, ProxyProtocolError)
     assert out.error.offset == offset
-    assert "policy is 'reject'" in str(out.error)
+    assert out.error.field == "signature"
+    assert "policy REQUIRE" in str(out.error)
 
 
-def test_peer_closing_without_a_byte_is_a_missing_header() -> None:
+def test_peer_closing_without_a_byte_is_a_lost_connection_under_require() -> None:
     out = run(lambda: exchange("127.0.0.1", []))
-    assert isinstance(out.error, MissingProxyHeader)
-    assert out.error.offset == 0
-
-
-@pytest.mark.parametrize("host", HOSTS)
-def test_missing_header_allowed_from_trusted_network(host: str) -> None:
-    payload = b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"
-    trusted = ["127.0.0.0/8", "::1/128"]
-    out = run(lambda: exchange(host, [payload], policy="allow-trusted", trusted_networks=trusted))
-    assert out.error is None, out.error
-    assert out.result is not None
-    assert out.result.header is None
-    assert out.result.raw == b""
-    assert out.result.leftover  # the sniffed bytes are handed back ...
-    assert out.result.leftover + out.rest == payload  # ... and nothing is lost
+    assert isinstance(out.error, ConnectionLost)
+    assert out.error.received == 0
 
 
 def test_short_payload_without_header_is_not_stalled() -> None:
-    # A trusted client sends 2 bytes and waits for an answer: sniffing must not wait for more.
+    # A direct caller sends 2 bytes and waits for an answer: sniffing must not wait for more.
     async def scenario() -> bytes:
         async with server(
             "127.0.0.1",
             timeout_s=TIMEOUT,
-            policy="allow-trusted",
-            trusted_networks=[ipaddress.ip_network("127.0.0.0/8")],
+            policy=PeerPolicy([(["127.0.0.0/8"], Policy.REJECT)]),
         ) as (port, _):
             reader, writer = await send("127.0.0.1", port, [b"P\n"], eof=False)
             try:
@@ -361,70 +357,27 @@ def test_short_payload_without_header_is_not_stalled() -> None:
     assert run(scenario) == b"got:P\n"
 
 
-@pytest.mark.parametrize("host", HOSTS)
-def test_untrusted_peer_without_header_rejected(host: str) -> None:
-    out = run(
-        lambda: exchange(
-            host,
-            [b"GET / HTTP/1.1\r\n\r\n"],
-            policy="allow-trusted",
-            trusted_networks=["10.0.0.0/8"],
-        )
-    )
-    assert isinstance(out.error, MissingProxyHeader)
-    assert "not in trusted_networks" in str(out.error)
-    assert out.error.peer is not None
-
-
-def test_trusted_peer_with_header_still_decodes() -> None:
-    raw = HEADERS["v2-tcp4-tlvs-crc"]
-    out = run(
-        lambda: exchange(
-            "127.0.0.1", [raw + b"x"], policy="allow-trusted", trusted_networks=["127.0.0.0/8"]
-        )
-    )
-    assert out.result is not None and out.result.header is not None
-    assert out.result.header.src_addr == ipaddress.IPv4Address("192.0.2.10")
-    assert out.rest == b"x"
-
-
 @pytest.mark.parametrize(
-    ("peer", "trusted"),
+    ("kwargs", "error", "message"),
     [
-        (("127.0.0.1", 5000), True),
-        ("127.0.0.1", True),
-        (ipaddress.IPv4Address("127.0.0.1"), True),
-        (("::ffff:127.0.0.1", 5000, 0, 0), True),  # dual-stack listener, IPv4 client
-        (("::1", 5000, 0, 0), False),
-        (("10.0.0.1", 5000), False),
-        ("", False),  # UNIX socket peer
-        ("/run/app.sock", False),
-        (None, False),
+        ({"timeout_s": 0}, ValueError, "timeout_s"),
+        ({"timeout_s": -1.0}, ValueError, "timeout_s"),
+        ({"timeout_s": True}, ValueError, "timeout_s"),
+        ({"timeout_s": 1.0, "policy": "allow-trusted"}, TypeError, "policy"),
+        ({"timeout_s": 1.0, "max_header_bytes": 100}, ValueError, "max_header_bytes"),
+        ({"timeout_s": 1.0, "max_header_bytes": 70000}, ValueError, "max_header_bytes"),
+        ({"timeout_s": 1.0, "limits": {"max_tlvs": 3}}, TypeError, "limits"),
     ],
 )
-def test_trust_matching(peer: Any, trusted: bool) -> None:
-    nets = (ipaddress.ip_network("127.0.0.0/8"),)
-    assert _is_trusted(peer, nets) is trusted
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"timeout_s": 0}, "timeout_s"),
-        ({"timeout_s": -1.0}, "timeout_s"),
-        ({"timeout_s": 1.0, "policy": "guess"}, "policy"),
-        ({"timeout_s": 1.0, "policy": "allow-trusted"}, "trusted_networks"),
-        ({"timeout_s": 1.0, "trusted_networks": ["not-a-net"]}, "trusted_networks"),
-        ({"timeout_s": 1.0, "max_header_bytes": 100}, "max_header_bytes"),
-        ({"timeout_s": 1.0, "max_header_bytes": 70000}, "max_header_bytes"),
-    ],
-)
-def test_bad_arguments_rejected_before_reading(kwargs: dict[str, Any], message: str) -> None:
+def test_bad_arguments_rejected_before_reading(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     async def scenario() -> None:
         reader = asyncio.StreamReader()
         reader.feed_data(HEADERS["v1-tcp4"])
-        with pytest.raises(ValueError, match=message):
-            await read_proxy_header(reader, **kwargs)
+        kwargs.setdefault("policy", Policy.REQUIRE)
+        with pytest.raises(error, match=message):
+            await read_proxy_header(reader, peer=None, **kwargs)
         assert await reader.read(len(HEADERS["v1-tcp4"])) == HEADERS["v1-tcp4"]
 
     run(scenario)
@@ -432,44 +385,66 @@ def test_bad_arguments_rejected_before_reading(kwargs: dict[str, Any], message: 
 
 # ---------------------------------------------------------------- the how-to's example server
 
-HOWTO = Path(__file__).resolve().parents[1] / "docs" / "howto" / "asyncio-server.md"
+#: The how-to's POLICY: HAProxy connects from 127.0.0.2 (REQUIRE), direct callers from
+#: 127.0.0.1 (REJECT), anybody else is refused (DENY).
+HAPROXY_SOURCE = "127.0.0.2"
 
 
-def _howto_server() -> dict[str, Any]:
-    """Execute the first Python block of docs/howto/asyncio-server.md (the server it documents)."""
-    text = HOWTO.read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict[str, Any] = {"__name__": "client_ip_server"}
-    exec(compile(code, str(HOWTO), "exec"), namespace)
-    return namespace
+async def _ask_howto_server(first_bytes: bytes, source: str) -> bytes:
+    handle = howto_example.server_namespace()["handle"]
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        port = srv.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), TIMEOUT
+        )
+        try:
+            writer.write(first_bytes + b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            try:
+                return await asyncio.wait_for(reader.read(), TIMEOUT)
+            except ConnectionResetError:
+                return b""
+        finally:
+            writer.close()
+    finally:
+        srv.close()
+        await asyncio.wait_for(srv.wait_closed(), TIMEOUT)
 
 
 @pytest.mark.parametrize(
-    ("first_bytes", "expected"),
+    ("first_bytes", "source", "expected"),
     [
-        (HEADERS["v2-tcp4-tlvs-crc"], b"client 192.0.2.10 port 4242 (from PROXY v2)\n"),
-        (HEADERS["v1-tcp6"], b"client 2001:db8::7 port 65535 (from PROXY v1)\n"),
-        (HEADERS["v2-local"], b"(from socket peer)\n"),  # a health check
-        (b"", b"(from socket peer)\n"),  # a trusted direct caller (127.0.0.0/8)
+        (
+            HEADERS["v2-tcp4-tlvs-crc"],
+            HAPROXY_SOURCE,
+            b"client 192.0.2.10 port 4242 (from PROXY v2)\n",
+        ),
+        (HEADERS["v1-tcp6"], HAPROXY_SOURCE, b"client 2001:db8::7 port 65535 (from PROXY v1)\n"),
+        (HEADERS["v2-local"], HAPROXY_SOURCE, b"(from socket peer)\n"),  # a health check
+        (b"", "127.0.0.1", b"(from socket peer)\n"),  # a direct caller (REJECT range)
     ],
 )
-def test_howto_example_server(first_bytes: bytes, expected: bytes) -> None:
-    handle = _howto_server()["handle"]
-
-    async def scenario() -> bytes:
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        try:
-            port = srv.sockets[0].getsockname()[1]
-            request = first_bytes + b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"
-            reader, writer = await send("127.0.0.1", port, [request], eof=False)
-            try:
-                return await asyncio.wait_for(reader.read(), TIMEOUT)
-            finally:
-                writer.close()
-        finally:
-            srv.close()
-            await asyncio.wait_for(srv.wait_closed(), TIMEOUT)
-
-    response = run(scenario)
+def test_howto_example_server(first_bytes: bytes, source: str, expected: bytes) -> None:
+    response = run(lambda: _ask_howto_server(first_bytes, source))
     assert response.startswith(b"HTTP/1.0 200 OK\r\n")
     assert response.endswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("first_bytes", "source", "logged"),
+    [
+        (HEADERS["v2-tcp4-tlvs-crc"], "127.0.0.1", "UntrustedProxyHeader"),  # forged, direct
+        (b"", HAPROXY_SOURCE, "MissingProxyHeader"),  # HAProxy's address must send one
+        (HEADERS["v1-tcp4"], "127.0.0.3", "UntrustedPeer"),  # in no range: DENY
+    ],
+)
+def test_howto_example_server_refuses_what_its_policy_refuses(
+    first_bytes: bytes, source: str, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="client_ip_server"):
+        response = run(lambda: _ask_howto_server(first_bytes, source))
+    assert response == b""  # closed without an answer, the forged address never used
+    (record,) = [r for r in caplog.records if r.name == "client_ip_server"]
+    assert "closing connection" in record.getMessage()
+    assert record.args is not None and type(record.args[1]).__name__ == logged

@@ -61,21 +61,27 @@ def test_every_rfc4291_text_form_decodes_to_the_same_address(
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "bad"),
     [
-        "::ffff:127.0.0.01",  # a leading zero in the dotted quad
-        "::ffff:1.2.3",  # three octets
-        "::ffff:1.2.3.256",
-        "1:2:3:4:5:6:7:1.2.3.4",  # nine groups
-        "1:2:3:4:5:6::1.2.3.4",
-        "::1.2.3.4.5",
-        "1.2.3.4",  # IPv4 in a TCP6 line
-        "::1%lo",  # zone id
-        "::ffff:١٢٧.0.0.1",  # non-ASCII digits
+        ("::ffff:127.0.0.01", 16),  # a leading zero in the dotted quad: the "1" after "0"
+        ("::ffff:1.2.3", 12),  # three octets: the space that ends the field
+        ("::ffff:1.2.3.256", 15),
+        ("1:2:3:4:5:6:7:1.2.3.4", 15),  # nine groups: the "." that starts a dotted quad
+        ("1:2:3:4:5:6::1.2.3.4", 14),
+        ("::1.2.3.4.5", 9),
+        ("1.2.3.4", 1),  # IPv4 in a TCP6 line
+        ("::1%lo", 3),  # zone id
+        ("::ffff:١٢٧.0.0.1", 7),  # non-ASCII digits
     ],
 )
-def test_non_canonical_ipv6_text_is_rejected_with_its_offset(text: str) -> None:
+def test_non_canonical_ipv6_text_is_rejected_at_its_offending_byte(text: str, bad: int) -> None:
+    """The offset is the first byte after which no address can follow, whole or in pieces."""
     line = f"PROXY TCP6 {text} ::1 1 2\r\n".encode()
     with pytest.raises(ProxyProtocolError, match=r"^src_addr") as info:
         decode(line)
-    assert info.value.offset == 11
+    offset = 11 + len(text[:bad].encode())
+    assert info.value.offset == offset
+    for k in range(offset + 1):
+        assert decode(line[:k]) is None, k
+    with pytest.raises(ProxyProtocolError, match=r"^src_addr"):
+        decode(line[: offset + 1])

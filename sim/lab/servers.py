@@ -30,6 +30,12 @@ from typing import Any
 from sim.addresses import APP_POD_IP, APP_PORT, GATEWAY_PORT, SIDECAR_INBOUND_IP
 from sim.lab.http1 import Reply, Request, abort, fetch, find_tag, serve_http
 from sim.lab.netns import ns_run, ns_socket
+from sim.proxy_protocol.asyncio import (
+    MissingProxyHeader,
+    Policy,
+    ProxyHeaderError,
+    read_proxy_header,
+)
 
 __all__ = ["App", "IngressGateway", "Sidecar", "read_header", "trusted_from_xff"]
 
@@ -44,15 +50,13 @@ async def read_header(
 ) -> tuple[str, int] | None:
     """Read a PROXY header strictly (E1); the PROXY source, or ``None`` for LOCAL (E3).
 
-    The one call of the package's asyncio helper (it moves to ``sim.proxy_protocol.asyncio``
-    with issue 9): raises its errors (:class:`~sim.proxy_protocol.ProxyProtocolError`,
-    ``MissingProxyHeader``, ``ProxyHeaderTimeout``) unchanged.
+    The one call of the package's asyncio helper, :func:`sim.proxy_protocol.asyncio.
+    read_proxy_header`, with the policy Envoy's filter has without
+    ``allow_requests_without_proxy_protocol``: every peer must send a header (``REQUIRE``,
+    E1, E2). Raises the helper's errors unchanged (:class:`~sim.proxy_protocol.asyncio.
+    ProxyHeaderError` and its subclasses, ``MissingProxyHeader`` among them, E5).
     """
-    try:
-        from sim.proxy_protocol.asyncio import read_proxy_header  # type: ignore[import-not-found]
-    except ImportError:
-        from sim.proxy_protocol_asyncio import read_proxy_header
-    result = await read_proxy_header(reader, timeout_s=timeout_s, peer=peer)
+    result = await read_proxy_header(reader, peer=peer, policy=Policy.REQUIRE, timeout_s=timeout_s)
     header = result.header
     if header is None or header.src_addr is None or header.command.name != "PROXY":
         return None
@@ -168,8 +172,8 @@ class IngressGateway(_Server):
         if self.proxy_protocol:
             try:
                 source = await read_header(reader, peer, self.timeout_s)
-            except Exception as exc:  # the helper's errors: E1, E4, E5 -> closed before HTTP
-                missing = type(exc).__name__ == "MissingProxyHeader"
+            except ProxyHeaderError as exc:  # E1, E4, E5: closed before HTTP
+                missing = isinstance(exc, MissingProxyHeader)
                 await self._failed(reader, writer, peer, missing)
                 return
             if source is not None:

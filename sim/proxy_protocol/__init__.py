@@ -1,9 +1,11 @@
 """A sans-I/O PROXY protocol v1/v2 codec (HAProxy's ``doc/proxy-protocol.txt``).
 
 Bytes in, header out; header out, bytes in. Nothing here touches a socket, asyncio or SimPy:
-a real server calls :func:`decode` on what it has read so far (``None`` means "read more"),
-the simulated HAProxy calls :func:`encode` and the simulated gateway :func:`decode`
-(FACTS H1, H3, H4, E1, E3).
+a real server feeds what it reads to a :class:`Decoder` (or calls :func:`decode` on a buffer;
+``None`` means "read more"), the simulated HAProxy calls :func:`encode` and the simulated
+gateway :func:`decode` (FACTS H1, H3, H4, E1, E3). For asyncio servers,
+:mod:`sim.proxy_protocol.asyncio` reads the header from a stream with per-peer trust policies;
+it is the only module here that imports :mod:`asyncio`, and this package does not import it.
 
 >>> from ipaddress import ip_address
 >>> h = ProxyHeader(version=2, command=Command.PROXY, family=Family.TCP4,
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from ._anatomy import AnatomyField, anatomy
 from ._codec import DEFAULT_MAX_TLVS, DecodeLimits, decode, encode
+from ._decoder import Decoder
 from ._header import ProxyHeader
 from ._tlv import (
     PP2_CLIENT_CERT_CONN,
@@ -58,6 +61,7 @@ __all__ = [
     "AnatomyField",
     "Command",
     "DecodeLimits",
+    "Decoder",
     "Family",
     "ProxyHeader",
     "ProxyProtocolError",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._codec import Buffer, _as_bytes, decode
+from ._codec import Buffer, DecodeLimits, _as_bytes, decode
 from ._header import ProxyHeader
 from ._tlv import aws_vpce_id, azure_link_id, gcp_psc_connection_id
 from ._types import (
     ADDRESS_BLOCK_SIZE,
+    FAMILY_BY_VALUE,
     FAMILY_MEANING,
     SSL_FIXED_SIZE,
     TLV_HEADER_SIZE,
@@ -19,6 +20,9 @@ from ._types import (
     TLVType,
     tlv_type_name,
 )
+from ._v2 import local_layout
+
+_DEFAULT_LIMITS = DecodeLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,33 +48,35 @@ def _text(raw: bytes) -> str:
 
 
 def _value_meaning(type_: int, value: bytes) -> str:
-    try:
-        if type_ == TLVType.ALPN:
-            return f"ALPN protocol {_text(value)}"
-        if type_ == TLVType.AUTHORITY:
-            return f"authority (SNI) {_text(value)}"
-        if type_ == TLVType.CRC32C:
-            return f"CRC32C 0x{int.from_bytes(value, 'big'):08x} (verified)"
-        if type_ == TLVType.NOOP:
-            return "padding, ignored"
-        if type_ == TLVType.UNIQUE_ID:
-            return f"unique id {_text(value)}"
-        if type_ == TLVType.NETNS:
-            return f"network namespace {_text(value)}"
-        if type_ == TLVType.AWS:
-            vpce = aws_vpce_id(value)
-            return "AWS, other sub-type" if vpce is None else f"AWS VPC endpoint id {vpce!r}"
-        if type_ == TLVType.AZURE:
-            link = azure_link_id(value)
-            return "Azure, other sub-type" if link is None else f"Azure LinkID {link}"
-        if type_ == TLVType.GCP:
-            return f"GCP PSC connection id {gcp_psc_connection_id(value)}"
-        if type_ in (TLVType.SSL_VERSION, TLVType.SSL_CIPHER, TLVType.SSL_SIG_ALG):
-            return f"{tlv_type_name(type_)} {_text(value)}"
-        if type_ in (TLVType.SSL_CN, TLVType.SSL_KEY_ALG):
-            return f"{tlv_type_name(type_)} {_text(value)}"
-    except ProxyProtocolError as exc:
-        return f"malformed: {exc}"
+    if type_ == TLVType.ALPN:
+        return f"ALPN protocol {_text(value)}"
+    if type_ == TLVType.AUTHORITY:
+        return f"authority (SNI) {_text(value)}"
+    if type_ == TLVType.CRC32C:
+        return f"CRC32C 0x{int.from_bytes(value, 'big'):08x} (verified)"
+    if type_ == TLVType.NOOP:
+        return "padding, ignored"
+    if type_ == TLVType.UNIQUE_ID:
+        return f"unique id {_text(value)}"
+    if type_ == TLVType.NETNS:
+        return f"network namespace {_text(value)}"
+    if type_ == TLVType.AWS:
+        vpce = aws_vpce_id(value)
+        if vpce is None:
+            return "AWS, another sub-type (or not ASCII)"
+        return f"AWS VPC endpoint id {vpce!r}"
+    if type_ == TLVType.AZURE:
+        link = azure_link_id(value)
+        return "Azure, another sub-type" if link is None else f"Azure LinkID {link}"
+    if type_ == TLVType.GCP:
+        psc = gcp_psc_connection_id(value)
+        if psc is None:
+            return f"{len(value)} bytes (not an 8-byte GCP PSC connection id)"
+        return f"GCP PSC connection id {psc}"
+    if type_ in (TLVType.SSL_VERSION, TLVType.SSL_CIPHER, TLVType.SSL_SIG_ALG):
+        return f"{tlv_type_name(type_)} {_text(value)}"
+    if type_ in (TLVType.SSL_CN, TLVType.SSL_KEY_ALG):
+        return f"{tlv_type_name(type_)} {_text(value)}"
     return f"{len(value)} bytes"
 
 
@@ -110,28 +116,45 @@ def _tlv_fields(data: bytes, pos: int, end: int, prefix: str, out: list[AnatomyF
 
 
 def _v2_fields(data: bytes, header: ProxyHeader, end: int) -> list[AnatomyField]:
+    local = header.command is Command.LOCAL
+    fam = data[13]
+    if not local:
+        family_meaning = f"{header.family.name}: {FAMILY_MEANING[header.family]}"
+    elif fam in FAMILY_BY_VALUE:
+        family_meaning = f"{FAMILY_BY_VALUE[fam].name}: ignored (LOCAL)"
+    else:
+        family_meaning = f"0x{fam:02x}: not a defined family, ignored (LOCAL)"
     out = [
         AnatomyField(0, 12, "signature", data[:12], "PROXY protocol v2 signature"),
         AnatomyField(
             12, 1, "version/command", data[12:13], f"version 2, command {header.command.name}"
         ),
-        AnatomyField(
-            13,
-            1,
-            "family",
-            data[13:14],
-            f"{header.family.name}: {FAMILY_MEANING[header.family]}",
-        ),
+        AnatomyField(13, 1, "family", data[13:14], family_meaning),
         AnatomyField(14, 2, "length", data[14:16], f"{end - 16} bytes follow (header {end})"),
     ]
+    if local:
+        limits = _DEFAULT_LIMITS
+        _, block, tlvs = local_layout(data, end, limits.max_tlvs, limits.max_tlv_value_size)
+        if tlvs is None:
+            if end > 16:
+                out.append(
+                    AnatomyField(
+                        16,
+                        end - 16,
+                        "body",
+                        data[16:end],
+                        "not a valid TLV list: discarded (LOCAL, §2.2)",
+                    )
+                )
+            return out
+        if block:
+            out.append(
+                AnatomyField(16, block, "address block", data[16 : 16 + block], "ignored (LOCAL)")
+            )
+        _tlv_fields(data, 16 + block, end, "tlv", out)
+        return out
     block = ADDRESS_BLOCK_SIZE[header.family]
-    if end - 16 < block:
-        block = 0  # a LOCAL header without an address block
-    if block and header.command is Command.LOCAL:
-        out.append(
-            AnatomyField(16, block, "address block", data[16 : 16 + block], "ignored (LOCAL)")
-        )
-    elif block == 2 * UNIX_PATH_SIZE:
+    if block == 2 * UNIX_PATH_SIZE:
         for i, name in enumerate(("src_addr", "dst_addr")):
             start = 16 + i * UNIX_PATH_SIZE
             path = getattr(header, name)

@@ -2,11 +2,11 @@
 
 A frozen, slotted, keyword-only dataclass that validates itself on construction (house style,
 like h11's events). Decoding is hot (every connection through the simulated HAProxy and gateway,
-and a real server's accept path), so the decoder does not go through ``__init__``: for the
-common headers it stores only the validated header bytes and the fields are built on first read
-(see ``_lazy``); the rare eager forms fill a layout-twin object and switch its ``__class__``
-(see :class:`HeaderBuilder`). The decoder has already checked every byte, so skipping
-``__post_init__`` loses no validation.
+and a real server's accept path), so the decoder does not go through ``__init__``: it checks
+every byte, builds every field value, fills a layout-twin object and switches its ``__class__``
+(see :class:`HeaderBuilder`). The decoder applies the same rules as ``__post_init__``, so
+skipping it loses no validation, and a decoded header is complete: reading a field or a typed
+view never raises and never does deferred work (except ``ssl``, parsed once and cached).
 """
 
 from __future__ import annotations
@@ -15,11 +15,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from ._lazy import install as install_lazy_fields
-from ._tlv import SSLInfo, aws_vpce_id, azure_link_id, check_tlv, gcp_psc_connection_id, parse_ssl
+from ._tlv import (
+    SSLInfo,
+    aws_vpce_id,
+    azure_link_id,
+    check_value,
+    duplicate_error,
+    gcp_psc_connection_id,
+    parse_ssl,
+)
 from ._types import (
     ADDRESS_BLOCK_SIZE,
     INET4_FAMILIES,
+    ONCE_ONLY_TYPES,
     TLV,
     TLV_HEADER_SIZE,
     UNIX_FAMILIES,
@@ -58,10 +66,12 @@ class ProxyHeader:
         src_port, dst_port: ``int`` for inet families, else ``None``.
         tlvs: v2 TLVs in wire order, duplicates kept (always ``()`` for v1).
 
-    Construction checks all of the above plus the TLV rules fixed by the spec (4-byte CRC32C,
-    at most one of them, well-formed SSL TLV, UNIQUE_ID <= 128 bytes) and that a v2 header fits
-    the 16-bit length field; a violation raises :class:`ProxyProtocolError` naming the field.
-    For convenience an inet address may be given as text and a command/family as a plain int.
+    Construction checks all of the above plus the TLV rules the decoder applies (4-byte
+    CRC32C; UNIQUE_ID <= 128 bytes; AUTHORITY UTF-8, <= 255 bytes, no NUL/CR/LF; NETNS
+    US-ASCII; a well-formed SSL TLV; at most one AUTHORITY, CRC32C, UNIQUE_ID, SSL and NETNS)
+    and that a v2 header fits the 16-bit length field; a violation raises
+    :class:`ProxyProtocolError` naming the field. For convenience an inet address may be given
+    as text and a command/family as a plain int.
     """
 
     version: int
@@ -72,8 +82,8 @@ class ProxyHeader:
     src_port: int | None = None
     dst_port: int | None = None
     tlvs: tuple[TLV, ...] = ()
-    # The validated wire bytes of a decoded header whose fields are built lazily (see _lazy).
-    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    # The parsed SSL TLV, cached by the ``ssl`` property (None: not parsed yet, or no SSL TLV).
+    _ssl_view: SSLInfo | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         setattr_ = object.__setattr__
@@ -110,16 +120,18 @@ class ProxyHeader:
             if tlvs:
                 raise _err("tlvs", "v1 headers cannot carry TLVs")
             return
-        total = ADDRESS_BLOCK_SIZE[family]
-        crc_count = 0
+        total = ADDRESS_BLOCK_SIZE[family] if tlvs or command is Command.PROXY else 0
+        seen: set[int] = set()
         for i, tlv in enumerate(tlvs):
             if not isinstance(tlv, TLV):
                 raise _err("tlvs", f"item {i} must be a TLV, got {type(tlv).__name__}")
-            check_tlv(tlv.type, tlv.value, i, None)
-            crc_count += tlv.type == TLVType.CRC32C
+            type_ = tlv.type
+            if type_ in ONCE_ONLY_TYPES:
+                if type_ in seen:
+                    raise duplicate_error(type_, i, None)
+                seen.add(type_)
+                check_value(type_, tlv.value, i, None)
             total += TLV_HEADER_SIZE + len(tlv.value)
-        if crc_count > 1:
-            raise _err("tlvs", "at most one CRC32C TLV (the checksum would be ambiguous)")
         if total > 0xFFFF:
             raise _err("tlvs", f"address block + TLVs = {total} bytes, over the 65535 limit")
 
@@ -197,14 +209,9 @@ class ProxyHeader:
 
     @property
     def authority(self) -> str | None:
-        """PP2_TYPE_AUTHORITY (§2.2.2): the host name (TLS SNI), UTF-8."""
+        """PP2_TYPE_AUTHORITY (§2.2.2): the host name (TLS SNI); UTF-8, no NUL/CR/LF."""
         value = self.get_tlv(TLVType.AUTHORITY)
-        if value is None:
-            return None
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _err("authority", f"not UTF-8 at value byte {exc.start}") from None
+        return None if value is None else value.decode("utf-8")  # checked on construction
 
     @property
     def crc32c(self) -> int | None:
@@ -219,20 +226,24 @@ class ProxyHeader:
 
     @property
     def ssl(self) -> SSLInfo | None:
-        """PP2_TYPE_SSL (§2.2.6) with its client/verify fields and sub-TLVs."""
-        value = self.get_tlv(TLVType.SSL)
-        return None if value is None else parse_ssl(value)
+        """PP2_TYPE_SSL (§2.2.6) with its client/verify fields and sub-TLVs.
+
+        Parsed on the first read and cached: the value was validated when the header was made.
+        """
+        view = self._ssl_view
+        if view is None:
+            value = self.get_tlv(TLVType.SSL)
+            if value is None:
+                return None
+            view = parse_ssl(value)
+            object.__setattr__(self, "_ssl_view", view)
+        return view
 
     @property
     def netns(self) -> str | None:
         """PP2_TYPE_NETNS (§2.2.7): the network namespace name, US-ASCII."""
         value = self.get_tlv(TLVType.NETNS)
-        if value is None:
-            return None
-        try:
-            return value.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise _err("netns", f"not US-ASCII at value byte {exc.start}") from None
+        return None if value is None else value.decode("ascii")  # checked on construction
 
     @property
     def aws_vpce_id(self) -> str | None:
@@ -246,7 +257,10 @@ class ProxyHeader:
 
     @property
     def azure_link_id(self) -> int | None:
-        """Azure ``0xEE`` sub-type 0x01: the private endpoint LinkID (uint32 little-endian)."""
+        """Azure ``0xEE`` sub-type 0x01: the private endpoint LinkID (uint32 little-endian).
+
+        ``None`` when no Azure TLV has that sub-type and 5 bytes (custom range: never an error).
+        """
         for tlv in self.tlvs:
             if tlv.type == TLVType.AZURE:
                 found = azure_link_id(tlv.value)
@@ -256,24 +270,21 @@ class ProxyHeader:
 
     @property
     def gcp_psc_connection_id(self) -> int | None:
-        """GCP ``0xE0``: the Private Service Connect connection id (uint64 big-endian)."""
+        """GCP ``0xE0``: the Private Service Connect connection id (uint64 big-endian).
+
+        ``None`` when there is no ``0xE0`` TLV or it is not 8 bytes (custom range, §2.2.8).
+        """
         value = self.get_tlv(TLVType.GCP)
         return None if value is None else gcp_psc_connection_id(value)
 
 
-# Decoded headers get their fields built on first read (see _lazy); the decoder stores the
-# validated header bytes with this setter and nothing else.
-set_wire = install_lazy_fields(ProxyHeader)
-
-
 class HeaderBuilder:
-    """Layout twin of :class:`ProxyHeader` (same ``__slots__``) for the decoder's fast path.
+    """Layout twin of :class:`ProxyHeader` (same ``__slots__``) for the decoder.
 
-    Used for the headers decoded eagerly (v1 TCP6 and UNKNOWN): the decoder sets the fields with
-    plain attribute stores and then assigns ``__class__ = ProxyHeader``, which CPython allows
-    between classes with identical slot layouts. Measured on the benchmark machine: about
-    0.2 us instead of 0.45 us for eight slot-descriptor ``__set__`` calls, and 2 us through
-    the validating ``__init__``.
+    The decoder sets the fields with plain attribute stores and then assigns
+    ``__class__ = ProxyHeader``, which CPython allows between classes with identical slot
+    layouts. Measured on the benchmark machine: about 0.2 us, against 0.45 us for nine
+    slot-descriptor ``__set__`` calls and 2 us through the validating ``__init__``.
     """
 
     __slots__ = ProxyHeader.__slots__
@@ -285,7 +296,7 @@ class HeaderBuilder:
     src_port: int | None
     dst_port: int | None
     tlvs: tuple[TLV, ...]
-    _wire: bytes | None
+    _ssl_view: SSLInfo | None
 
 
 if list(HeaderBuilder.__slots__) != list(ProxyHeader.__slots__):  # pragma: no cover

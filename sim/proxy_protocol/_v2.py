@@ -3,54 +3,81 @@
 Layout: 12-byte signature, ver/cmd byte (high nibble 2, low nibble 0 LOCAL / 1 PROXY), family
 byte, 16-bit big-endian length of what follows, the address block for the family, then TLVs
 up to the announced length.
+
+LOCAL (§2.2): "the receiver must accept this connection as valid and must use the real
+connection endpoints and discard the protocol block including the family which is ignored", and
+receivers "must not assume zero is presented for LOCAL connections". So for LOCAL only the
+signature, the version and the length matter: any family byte and any body within the length
+is accepted, as HAProxy's ``conn_recv_proxy()`` does (it skips a LOCAL header's body unread).
+What ``tlvs`` shows then is decided by :func:`local_layout`.
 """
 
 from __future__ import annotations
 
 import struct
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from crc32c import crc32c
 
-from ._header import ProxyHeader, set_wire
-from ._tlv import check_tlv
+from ._header import HeaderBuilder, ProxyHeader
+from ._tlv import check_authority, check_value, duplicate_error
 from ._types import (
     ADDRESS_BLOCK_SIZE,
     FAMILY_BY_VALUE,
+    FAST_ADDRESSES,
+    ONCE_ONLY_TYPES,
+    TLV,
     TLV_HEADER_SIZE,
-    UNIQUE_ID_MAX,
+    TLV_TYPE_OBJECT,
     UNIX_PATH_SIZE,
     V2_FIXED_SIZE,
     V2_SIGNATURE,
     Command,
     Family,
     ProxyProtocolError,
+    ipv4_from_int,
+    ipv6_from_int,
+    tlv_type_name,
 )
 
 _FIXED = struct.Struct("!BBH")
 _PORTS = struct.Struct("!HH")
 _TLV_HEAD = struct.Struct("!BH")
-_TLV_AT = _TLV_HEAD.unpack_from
 # Bytes 12-15: (ver/cmd << 8 | family) and the length, both 16-bit big-endian (§2.2).
 _VER_FAM_LENGTH = struct.Struct("!HH").unpack_from
+# §2.2: the inet4 block (src, dst, sport, dport) and the inet6 block as four 64-bit halves.
+_INET4 = struct.Struct("!IIHH").unpack_from
+_INET6 = struct.Struct("!QQQQHH").unpack_from
 # The whole 28-byte TCP4/UDP4 header without TLVs, packed in one call (the common case).
-_INET4 = struct.Struct("!16sIIHH")
+_INET4_HEADER = struct.Struct("!16sIIHH")
 _TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"  # v2 PROXY, TCP4, length 12
 _INET4_BLOCK = struct.Struct("!IIHH")
 _CRC_PLACEHOLDER = b"\x03\x00\x04\x00\x00\x00\x00"
-# TLV types whose structure the spec fixes (CRC32C, UNIQUE_ID, SSL): see _tlv.check_tlv.
-_CHECKED_TYPES = frozenset({0x03, 0x05, 0x20})
 _PROXY = Command.PROXY
 _LOCAL = Command.LOCAL
-# A module constant: reading Family.TCP4 through the enum class costs about 70 ns on 3.11.
+# Module constants: reading Family.TCP4 through the enum class costs about 70 ns on 3.11.
 _TCP4 = Family.TCP4
+_UNSPEC = Family.UNSPEC
 _new = object.__new__
-# §2.2: the valid (version/command byte, family byte) pairs and the address block size each
-# announces; version 2 only, command LOCAL (0x20) or PROXY (0x21).
-_BLOCK_BY_VER_CMD_FAM = {
-    (ver_cmd << 8) | fam: size
-    for ver_cmd in (0x20, 0x21)
-    for fam, size in ADDRESS_BLOCK_SIZE.items()
+# For each TLV type byte: 1 << (type & 0x3F) for the once-only types (AUTHORITY 4, CRC32C 8,
+# UNIQUE_ID 32, SSL 2**32, NETNS 2**48), else 0: one tuple index marks and identifies them.
+ONCE_BIT = tuple((1 << (t & 0x3F)) if t in ONCE_ONLY_TYPES else 0 for t in range(256))
+# §2.2: the first 14 bytes of a v2 PROXY header with an inet family (signature, ver/cmd,
+# family) -> (address block size, family, IPv4 or not), for the inline decoder of
+# _codec.decode: one look-up checks all 14 bytes.
+INET_LAYOUT = {
+    V2_SIGNATURE + bytes((0x21, fam)): (
+        ADDRESS_BLOCK_SIZE[fam],
+        FAMILY_BY_VALUE[fam],
+        fam in (0x11, 0x12),
+    )
+    for fam in (0x11, 0x12, 0x21, 0x22)
+}
+# §2.2: for a PROXY header, (ver/cmd << 8 | family) -> (address block size, family): one
+# look-up validates the version nibble, the command and the family together.
+_PROXY_LAYOUT = {
+    0x2100 | fam: (size, FAMILY_BY_VALUE[fam]) for fam, size in ADDRESS_BLOCK_SIZE.items()
 }
 
 
@@ -82,10 +109,13 @@ def _bad_family(byte: int) -> ProxyProtocolError:
 
 def check_partial_fixed(data: bytes, n: int) -> None:
     """Raise early on a bad ver/cmd or family byte of an incomplete 16-byte fixed header."""
-    if n > 12 and data[12] not in (0x20, 0x21):
-        raise _bad_ver_cmd(data[12])
-    if n > 13 and data[13] not in FAMILY_BY_VALUE:
-        raise _bad_family(data[13])
+    if n > 12:
+        ver_cmd = data[12]
+        if ver_cmd not in (0x20, 0x21):
+            raise _bad_ver_cmd(ver_cmd)
+        # LOCAL ignores the family byte (§2.2); PROXY needs a defined one.
+        if n > 13 and ver_cmd == 0x21 and data[13] not in FAMILY_BY_VALUE:
+            raise _bad_family(data[13])
 
 
 def _unix_path(data: bytes, start: int, name: str) -> str:
@@ -102,53 +132,75 @@ def _unix_path(data: bytes, start: int, name: str) -> str:
         ) from None
 
 
-def walk_tlvs(data: bytes, pos: int, end: int, max_tlvs: int) -> None:
-    """Validate the TLVs in ``data[pos:end]`` without building objects (they are lazy)."""
-    index = 0
-    crc_at = -1
+def walk_tlvs(data: bytes, pos: int, end: int, max_tlvs: int, max_value: int) -> tuple[TLV, ...]:
+    """Validate the TLVs in ``data[pos:end]`` in wire order and build them (one pass).
+
+    Every rule is checked here, so the header's typed views never raise: structure, the
+    caller's limits, a second TLV of a once-only type, each type's content rule, the CRC32C.
+    """
+    out: list[TLV] = []
+    append = out.append
+    seen = 0  # bit t & 0x3F set for each once-only type t seen (their values differ there)
+    crc_at = 0
+    # 65535 bytes cannot hold more than 21845 TLVs: count only when the limit can be reached.
+    count = (end - pos) // TLV_HEADER_SIZE > max_tlvs
+    types = TLV_TYPE_OBJECT
+    once = ONCE_ONLY_TYPES
     while pos < end:
-        if index >= max_tlvs:
+        if count and len(out) >= max_tlvs:
             raise ProxyProtocolError(
                 f"tlvs: more than max_tlvs={max_tlvs} TLVs", offset=pos, field="tlvs"
             )
-        if pos + TLV_HEADER_SIZE > end:
+        vstart = pos + TLV_HEADER_SIZE
+        if vstart > end:
             raise ProxyProtocolError(
-                f"tlv[{index}]: {end - pos} byte(s) left before the header end cannot hold a "
-                "3-byte TLV header",
+                f"tlv[{len(out)}]: {end - pos} byte(s) left before the header end cannot hold "
+                "a 3-byte TLV header",
                 offset=pos,
                 field="tlvs",
             )
         type_ = data[pos]
-        vstart = pos + TLV_HEADER_SIZE
-        vend = vstart + ((data[pos + 1] << 8) | data[pos + 2])
+        length = (data[pos + 1] << 8) | data[pos + 2]
+        vend = vstart + length
         if vend > end:
             raise ProxyProtocolError(
-                f"tlv[{index}].length: value of {vend - vstart} bytes overruns the header "
+                f"tlv[{len(out)}].length: value of {length} bytes overruns the header "
                 f"(ends at {end}) by {vend - end}",
                 offset=pos + 1,
                 field="tlvs",
             )
-        if type_ in _CHECKED_TYPES:
-            if type_ == 0x05:
-                if vend - vstart > UNIQUE_ID_MAX:  # inline: the common structured TLV
-                    check_tlv(type_, data[vstart:vend], index, vstart)
-                index += 1
-                pos = vend
-                continue
-            if type_ == 0x03:
-                if crc_at >= 0:
-                    raise ProxyProtocolError(
-                        f"tlv[{index}]: second CRC32C TLV", offset=pos, field="tlvs"
-                    )
+        if length > max_value:
+            raise ProxyProtocolError(
+                f"tlv[{len(out)}].length: {tlv_type_name(type_)} value of {length} bytes is "
+                f"over max_tlv_value_size={max_value}",
+                offset=pos + 1,
+                field="tlvs",
+            )
+        value = data[vstart:vend]
+        if type_ in once:
+            bit = 1 << (type_ & 0x3F)
+            if seen & bit:
+                raise duplicate_error(type_, len(out), pos)
+            seen |= bit
+            if type_ == 0x02:
+                check_authority(value, len(out), vstart)
+            elif type_ == 0x03:
+                if length != 4:
+                    check_value(type_, value, len(out), vstart)
                 crc_at = vstart
-            check_tlv(type_, data[vstart:vend], index, vstart)
-        index += 1
+            elif type_ != 0x05 or length > 128:
+                check_value(type_, value, len(out), vstart)
+        tlv = _new(TLV)
+        tlv._type = types[type_]
+        tlv._value = value
+        append(tlv)
         pos = vend
-    if crc_at >= 0:
-        _verify_crc32c(data, end, crc_at)
+    if crc_at:
+        verify_crc32c(data, end, crc_at)
+    return tuple(out)
 
 
-def _verify_crc32c(data: bytes, end: int, crc_at: int) -> None:
+def verify_crc32c(data: bytes, end: int, crc_at: int) -> None:
     # §2.2.3: zero the 32-bit checksum field, CRC32c the whole header, compare.
     received = int.from_bytes(data[crc_at : crc_at + 4], "big")
     crc = crc32c(data[:crc_at])
@@ -162,89 +214,207 @@ def _verify_crc32c(data: bytes, end: int, crc_at: int) -> None:
         )
 
 
-def _bad_ver_cmd_or_family(ver_cmd: int, fam: int) -> ProxyProtocolError:
-    # The same order as the bytes: a bad version/command is reported before a bad family.
-    if ver_cmd not in (0x20, 0x21):
-        return _bad_ver_cmd(ver_cmd)
-    return _bad_family(fam)
+def local_layout(
+    data: bytes, end: int, max_tlvs: int, max_value: int
+) -> tuple[Family, int, tuple[TLV, ...] | None]:
+    """How a LOCAL header's body is read: (family, skipped address block, TLVs or ``None``).
+
+    The family is the defined family byte, or UNSPEC for an undefined one (it is ignored).
+    When the length covers the family's address block, that block is skipped (a sender may
+    zero it, as our encoder does when it has TLVs to place after it); a shorter body has no
+    block. The rest is read as TLVs under every rule that applies to PROXY headers, CRC32C
+    included; if it is not a valid TLV list, the TLVs are ``None`` and the body is discarded.
+    """
+    family = FAMILY_BY_VALUE.get(data[13], _UNSPEC)
+    block = ADDRESS_BLOCK_SIZE[family]
+    if end - V2_FIXED_SIZE < block:
+        block = 0
+    try:
+        tlvs = walk_tlvs(data, V2_FIXED_SIZE + block, end, max_tlvs, max_value)
+    except ProxyProtocolError:
+        return family, block, None
+    return family, block, tlvs
 
 
-def decode_v2(data: bytes, n: int, max_size: int, max_tlvs: int) -> tuple[ProxyHeader, int] | None:
+def decode_v2(
+    data: bytes, n: int, max_size: int, max_tlvs: int, max_value: int
+) -> tuple[ProxyHeader, int] | None:
     """Decode a v2 header; ``data`` starts with the full 12-byte signature.
 
-    Every byte is checked here; the fields are built on first read from the header bytes
-    (see ``_lazy``), so a valid header costs one slice and one object.
+    Written for speed, because it runs for every connection: the TLVs are read by a first
+    pass that builds them and checks only what is cheap (duplicates, AUTHORITY in ASCII,
+    sizes; SSL and NETNS through their checkers). At the first doubt (a TLV that overruns, a
+    duplicate, a value to look at more closely, a limit that could be reached) it stops, and
+    :func:`walk_tlvs` redoes the work in wire order and raises the precise error.
     """
     if n < V2_FIXED_SIZE:
         check_partial_fixed(data, n)
         return None
-    # ver/cmd and family as one 16-bit key: one look-up validates the version nibble, the
-    # command and the family together.
     ver_fam, length = _VER_FAM_LENGTH(data, 12)
-    block = _BLOCK_BY_VER_CMD_FAM.get(ver_fam)
-    if block is None:
-        raise _bad_ver_cmd_or_family(ver_fam >> 8, ver_fam & 0xFF)
-    ver_cmd = ver_fam >> 8
     end = V2_FIXED_SIZE + length
+    layout = _PROXY_LAYOUT.get(ver_fam)
+    if layout is None:
+        ver_cmd = ver_fam >> 8
+        if ver_cmd != 0x20:
+            raise _bad_family(ver_fam & 0xFF) if ver_cmd == 0x21 else _bad_ver_cmd(ver_cmd)
+        if end > max_size:
+            raise _too_large(end, max_size)
+        if n < end:
+            return None
+        return _decode_local(data, end, max_tlvs, max_value), end
+    block, family = layout
     if end > max_size:
+        raise _too_large(end, max_size)
+    if length < block:
         raise ProxyProtocolError(
-            f"length: header of {end} bytes exceeds max_v2_header_size={max_size}",
+            f"length: {length} is shorter than the {block}-byte {family.name} address block",
             offset=14,
             field="length",
         )
-    if length < block:
-        # A LOCAL header may omit the address block altogether (§2.2: "When a sender presents
-        # a LOCAL connection, it should not present any address so it sets this field to
-        # zero"); anything else shorter than the family's block contradicts the family.
-        if ver_cmd == 0x21 or length:
-            raise ProxyProtocolError(
-                f"length: {length} is shorter than the {block}-byte "
-                f"{FAMILY_BY_VALUE[ver_fam & 0xFF].name} address block",
-                offset=14,
-                field="length",
-            )
-        block = 0
     if n < end:
         return None
-    if block == 2 * UNIX_PATH_SIZE and ver_cmd == 0x21:
-        _unix_path(data, 16, "src_addr")  # only checks: the str is built on first read
-        _unix_path(data, 16 + UNIX_PATH_SIZE, "dst_addr")
+    h = _new(HeaderBuilder)
+    h.version = 2
+    h.command = _PROXY
+    h.family = family
+    h._ssl_view = None
+    if block == 12:
+        src, dst, h.src_port, h.dst_port = _INET4(data, 16)
+        if FAST_ADDRESSES:
+            # ipv4_from_int inlined: a call costs about as much as the object.
+            a = _new(IPv4Address)
+            a._ip = src  # type: ignore[attr-defined]
+            b = _new(IPv4Address)
+            b._ip = dst  # type: ignore[attr-defined]
+            h.src_addr = a
+            h.dst_addr = b
+        else:  # pragma: no cover
+            h.src_addr, h.dst_addr = ipv4_from_int(src), ipv4_from_int(dst)
+    elif block == 36:
+        s_hi, s_lo, d_hi, d_lo, h.src_port, h.dst_port = _INET6(data, 16)
+        if FAST_ADDRESSES:
+            a6 = _new(IPv6Address)
+            a6._ip = (s_hi << 64) | s_lo  # type: ignore[attr-defined]
+            a6._scope_id = None  # type: ignore[attr-defined]
+            b6 = _new(IPv6Address)
+            b6._ip = (d_hi << 64) | d_lo  # type: ignore[attr-defined]
+            b6._scope_id = None  # type: ignore[attr-defined]
+            h.src_addr = a6
+            h.dst_addr = b6
+        else:  # pragma: no cover
+            h.src_addr = ipv6_from_int((s_hi << 64) | s_lo)
+            h.dst_addr = ipv6_from_int((d_hi << 64) | d_lo)
+    elif block:
+        h.src_addr = _unix_path(data, 16, "src_addr")
+        h.dst_addr = _unix_path(data, 16 + UNIX_PATH_SIZE, "dst_addr")
+        h.src_port = h.dst_port = None
+    else:
+        # UNSPEC: "the receiver should ignore address information" (§2.2).
+        h.src_addr = h.dst_addr = h.src_port = h.dst_port = None
     pos = V2_FIXED_SIZE + block
-    if pos < end:
-        if max_tlvs < 21845:  # a caller's max_tlvs: count them, in the precise walk
-            walk_tlvs(data, pos, end, max_tlvs)
-        else:
-            # 65535 bytes cannot hold more than 21845 TLVs: nothing to count. This loop only
-            # notices that something is wrong; walk_tlvs, which checks the TLVs one by one in
-            # wire order, then raises the precise error (a TLV header cut by the end of
-            # ``data`` makes unpack_from raise: the same). About 80 ns per TLV instead of
-            # 150; inline, because a call costs about as much as one TLV.
-            start = pos
+    if pos == end:
+        h.tlvs = ()
+    else:
+        tlvs = None
+        area = end - pos
+        if area <= max_value + TLV_HEADER_SIZE and area // TLV_HEADER_SIZE <= max_tlvs:
+            out: list[TLV] = []
+            append = out.append
+            types = TLV_TYPE_OBJECT
+            kinds = ONCE_BIT
+            seen = 0
             crc_at = 0
-            precise = False
+            p = pos
             try:
-                while pos < end:
-                    type_, tlv_length = _TLV_AT(data, pos)
-                    pos += TLV_HEADER_SIZE + tlv_length
-                    if type_ in _CHECKED_TYPES:
-                        if type_ == 0x05:  # §2.2.5: UNIQUE_ID is at most 128 bytes
-                            if tlv_length > UNIQUE_ID_MAX:
-                                precise = True
-                        elif type_ == 0x03:  # §2.2.3: at most one CRC32C, 4 bytes
-                            if crc_at or tlv_length != 4:
-                                precise = True
-                            crc_at = pos - 4
-                        else:  # SSL (§2.2.6): its sub-TLVs are checked by walk_tlvs
-                            precise = True
-            except struct.error:
-                precise = True
-            if precise or pos != end:
-                walk_tlvs(data, start, end, 21845)  # raises, or checks SSL TLVs and the CRC
-            elif crc_at:
-                _verify_crc32c(data, end, crc_at)
-    h = _new(ProxyHeader)
-    set_wire(h, data if n == end else data[:end])
-    return h, end
+                while p < end:
+                    type_ = data[p]
+                    vstart = p + TLV_HEADER_SIZE
+                    p = vstart + ((data[p + 1] << 8) | data[p + 2])
+                    tlv = _new(TLV)  # see TLV: no __init__, two slot stores
+                    tlv._type = types[type_]
+                    tlv._value = value = data[vstart:p]
+                    append(tlv)
+                    kind = kinds[type_]
+                    if kind:  # a once-only type: its bit, see ONCE_BIT
+                        if seen & kind:
+                            break
+                        seen |= kind
+                        if kind == 4:  # AUTHORITY; anything unusual goes to check_authority
+                            if (
+                                p - vstart > 255
+                                or not value.isascii()
+                                or 0x00 in value
+                                or 0x0D in value
+                                or 0x0A in value
+                            ):
+                                break
+                        elif kind == 32:  # UNIQUE_ID
+                            if p - vstart > 128:
+                                break
+                        elif kind == 8:  # CRC32C
+                            if p - vstart != 4:
+                                break
+                            crc_at = vstart
+                        elif p > end:  # SSL, NETNS: their checkers raise, so the TLV must fit
+                            break
+                        else:  # every earlier TLV is fine, so their error is the first one
+                            check_value(type_, value, len(out) - 1, vstart)
+                else:
+                    if p == end:
+                        if crc_at:
+                            verify_crc32c(data, end, crc_at)
+                        tlvs = tuple(out)
+            except IndexError:
+                pass
+        h.tlvs = walk_tlvs(data, pos, end, max_tlvs, max_value) if tlvs is None else tlvs
+    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
+    return h, end  # type: ignore[return-value]
+
+
+def _too_large(end: int, max_size: int) -> ProxyProtocolError:
+    return ProxyProtocolError(
+        f"length: header of {end} bytes exceeds max_v2_header_size={max_size}",
+        offset=14,
+        field="length",
+    )
+
+
+def _decode_local(data: bytes, end: int, max_tlvs: int, max_value: int) -> ProxyHeader:
+    family, _, tlvs = local_layout(data, end, max_tlvs, max_value)
+    h = _new(HeaderBuilder)
+    h.version = 2
+    h.command = _LOCAL
+    h.family = family
+    h.src_addr = h.dst_addr = h.src_port = h.dst_port = None
+    h.tlvs = () if tlvs is None else tlvs
+    h._ssl_view = None
+    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
+    return h  # type: ignore[return-value]
+
+
+def decode_v2_tcp4(data: bytes) -> ProxyHeader:
+    """The 28-byte v2 PROXY/TCP4 header without TLVs; its 16 fixed bytes are already checked.
+
+    Those 16 bytes validate the whole header: an IPv4 block has no invalid values.
+    """
+    h = _new(HeaderBuilder)
+    src, dst, h.src_port, h.dst_port = _INET4(data, 16)
+    if FAST_ADDRESSES:
+        a = _new(IPv4Address)
+        a._ip = src  # type: ignore[attr-defined]
+        b = _new(IPv4Address)
+        b._ip = dst  # type: ignore[attr-defined]
+    else:  # pragma: no cover
+        a, b = ipv4_from_int(src), ipv4_from_int(dst)
+    h.version = 2
+    h.command = _PROXY
+    h.family = _TCP4
+    h.src_addr = a
+    h.dst_addr = b
+    h.tlvs = ()
+    h._ssl_view = None
+    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
+    return h  # type: ignore[return-value]
 
 
 def _address_block(h: ProxyHeader) -> bytes:
@@ -253,9 +423,10 @@ def _address_block(h: ProxyHeader) -> bytes:
     if not block:
         return b""
     if h.command is _LOCAL:
-        # A LOCAL header that names a family gets a zeroed block so the length agrees with
-        # the family (strict receivers, including ours, check that).
-        return bytes(block)
+        # §2.2: a LOCAL sender "should not present any address". Without TLVs we write none
+        # (length 0); with TLVs a zeroed block keeps them where a receiver that honours the
+        # family (ours, among others) looks for them.
+        return bytes(block) if h.tlvs else b""
     src: Any = h.src_addr
     dst: Any = h.dst_addr
     block_bytes: bytes
@@ -279,18 +450,20 @@ def encode_v2(h: ProxyHeader, crc: bool) -> bytes:
     if not tlvs and not crc and fam is _TCP4 and h.command is _PROXY:
         src: Any = h.src_addr
         dst: Any = h.dst_addr
-        return _INET4.pack(_TCP4_HEAD, src.__int__(), dst.__int__(), h.src_port, h.dst_port)
+        return _INET4_HEADER.pack(_TCP4_HEAD, src.__int__(), dst.__int__(), h.src_port, h.dst_port)
     addr = _address_block(h)
+    if crc and not addr and h.command is _LOCAL and ADDRESS_BLOCK_SIZE[fam]:
+        addr = bytes(ADDRESS_BLOCK_SIZE[fam])  # the CRC32C TLV goes after the block
     parts = [addr]
     pos = V2_FIXED_SIZE + len(addr)
     crc_at = -1
     for tlv in tlvs:
-        value = tlv.value
-        if tlv.type == 0x03:  # TLVType.CRC32C (a literal: see _TCP4)
+        value = tlv._value
+        if tlv._type == 0x03:  # TLVType.CRC32C (a literal: see _TCP4)
             # A CRC32C TLV always gets the correct checksum written, never a stale value.
             crc_at = pos + TLV_HEADER_SIZE
             value = b"\x00\x00\x00\x00"
-        parts.append(_TLV_HEAD.pack(tlv.type, len(value)))
+        parts.append(_TLV_HEAD.pack(tlv._type, len(value)))
         parts.append(value)
         pos += TLV_HEADER_SIZE + len(value)
     if crc and crc_at < 0:
