@@ -7,20 +7,15 @@ more and calls again), or raises :class:`ProxyProtocolError`. Nothing else ever 
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address
 from typing import Any
 
 from ._header import HeaderBuilder, ProxyHeader
-from ._tlv import check_value
 from ._types import (
     FAST_ADDRESSES,
     HAPROXY_MAX_HEADER,
     HAPROXY_MAX_TLV_VALUE,
-    ONCE_ONLY_TYPES,
-    TLV,
-    TLV_TYPE_OBJECT,
     V1_MAX_LINE,
     V1_PREFIX,
     V2_FIXED_SIZE,
@@ -32,12 +27,9 @@ from ._types import (
 from ._types import ProxyProtocolError as _Error
 from ._v1 import _O0, _O8, _O16, _O24, TCP4_LINE, decode_v1, encode_v1
 from ._v2 import (
-    INET_LAYOUT,
     decode_v2,
     decode_v2_tcp4,
     encode_v2,
-    verify_crc32c,
-    walk_tlvs,
 )
 
 Buffer = bytes | bytearray | memoryview
@@ -52,23 +44,6 @@ _V2_TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"
 _tcp4_line = TCP4_LINE
 _decode_v2 = decode_v2
 _decode_v2_tcp4 = decode_v2_tcp4
-_walk_tlvs = walk_tlvs
-_verify_crc32c = verify_crc32c
-_check_value = check_value
-_inet_layout = INET_LAYOUT.get
-_u16 = struct.Struct("!H").unpack_from
-# A 16-bit counter per once-only type, packed in one int: adding a TLV's lane counts it, and a
-# count of 2 or more sets a bit of _ONCE_TWICE (a 1027-byte TLV area holds at most 342 TLVs,
-# so no lane overflows). Cheaper per TLV than testing and setting a bit.
-_ONCE_LANE = tuple(
-    1 << (16 * (0x02, 0x03, 0x05, 0x20, 0x30).index(t)) if t in ONCE_ONLY_TYPES else 0
-    for t in range(256)
-)
-_ONCE_TWICE = sum(0xFFFE << (16 * i) for i in range(5))
-_TLV_TYPE_OBJECT = TLV_TYPE_OBJECT
-_INET4 = struct.Struct("!IIHH").unpack_from
-_INET6 = struct.Struct("!QQQQHH").unpack_from
-_IPv6Address: Any = IPv6Address
 _new = object.__new__
 _HeaderBuilder: Any = HeaderBuilder
 _IPv4Address: Any = IPv4Address
@@ -246,103 +221,8 @@ def decode(data: Buffer, limits: DecodeLimits | None = None) -> tuple[ProxyHeade
     if head == _V2_TCP4_HEAD:
         # v2 PROXY/TCP4 without TLVs: the 16 fixed bytes validate the whole header.
         return (_decode_v2_tcp4(buf), 28) if len(buf) >= 28 else None
-    # One look-up checks the signature, the version, the command and an inet family.
-    layout = _inet_layout(head[:14])
-    if layout is not None:
-        block, family, inet4 = layout
-        end = 16 + _u16(head, 14)[0] if len(head) == 16 else 0
-        if not block + 16 <= end <= 16384 or len(buf) < end:
-            return _decode_v2(buf, len(buf), 16384, 21845, 1024)  # raises, or needs more
-        # A complete v2 PROXY header with an inet family: _v2.decode_v2, inlined.
-        h = _new(_HeaderBuilder)
-        h.version = 2
-        h.command = _PROXY
-        h.family = family
-        h._ssl_view = None
-        if inet4:
-            src4, dst4, h.src_port, h.dst_port = _INET4(buf, 16)
-            if _FAST_ADDRESSES:
-                a4 = _new(_IPv4Address)
-                a4._ip = src4
-                b4 = _new(_IPv4Address)
-                b4._ip = dst4
-            else:  # pragma: no cover
-                a4, b4 = _IPv4Address(src4), _IPv4Address(dst4)
-            h.src_addr = a4
-            h.dst_addr = b4
-        else:
-            s_hi, s_lo, d_hi, d_lo, h.src_port, h.dst_port = _INET6(buf, 16)
-            if _FAST_ADDRESSES:
-                a6 = _new(_IPv6Address)
-                a6._ip = (s_hi << 64) | s_lo
-                a6._scope_id = None
-                b6 = _new(_IPv6Address)
-                b6._ip = (d_hi << 64) | d_lo
-                b6._scope_id = None
-            else:  # pragma: no cover
-                a6, b6 = _IPv6Address((s_hi << 64) | s_lo), _IPv6Address((d_hi << 64) | d_lo)
-            h.src_addr = a6
-            h.dst_addr = b6
-        pos = 16 + block
-        if pos == end:
-            h.tlvs = ()
-        else:
-            # The first TLV pass of decode_v2 (see there), for max_tlv_value_size=1024; 16368
-            # bytes cannot hold more than max_tlvs=21845 TLVs. Keep the two in step.
-            tlvs = None
-            if end - pos <= 1027:
-                out: list[TLV] = []
-                append = out.append
-                types = _TLV_TYPE_OBJECT
-                lanes = _ONCE_LANE
-                seen = 0
-                crc_at = 0
-                p = pos
-                try:
-                    while p < end:
-                        type_ = buf[p]
-                        vstart = p + 3
-                        p = vstart + ((buf[p + 1] << 8) | buf[p + 2])
-                        tlv = _new(TLV)
-                        tlv._type = types[type_]
-                        tlv._value = value = buf[vstart:p]
-                        append(tlv)
-                        lane = lanes[type_]
-                        if lane:  # a once-only type: count it in its lane (see _ONCE_LANE)
-                            seen += lane
-                            if lane == 1:  # AUTHORITY
-                                if (
-                                    p - vstart > 255
-                                    or not value.isascii()
-                                    or 0x00 in value
-                                    or 0x0D in value
-                                    or 0x0A in value
-                                ):
-                                    break
-                            elif lane == 0x100000000:  # UNIQUE_ID
-                                if p - vstart > 128:
-                                    break
-                            elif lane == 0x10000:  # CRC32C
-                                if p - vstart != 4:
-                                    break
-                                crc_at = vstart
-                            elif p > end or seen & _ONCE_TWICE:
-                                break  # the checkers raise: every earlier TLV must be fine
-                            else:  # SSL, NETNS
-                                _check_value(type_, value, len(out) - 1, vstart)
-                    else:
-                        if p == end and not seen & _ONCE_TWICE:
-                            if crc_at:
-                                _verify_crc32c(buf, end, crc_at)
-                            tlvs = tuple(out)
-                except IndexError:
-                    pass
-            h.tlvs = _walk_tlvs(buf, pos, end, 21845, 1024) if tlvs is None else tlvs
-        h.__class__ = ProxyHeader
-        header = h
-        return header, end
     if head[:12] == V2_SIGNATURE:
-        return _decode_v2(buf, len(buf), 16384, 21845, 1024)  # LOCAL, UNSPEC, UNIX, errors
+        return _decode_v2(buf, len(buf), 16384, 21845, 1024)
     _undetermined(buf, True, True)
     return None
 

@@ -304,71 +304,91 @@ def decode_v2(
         else:  # pragma: no cover
             h.src_addr = ipv6_from_int((s_hi << 64) | s_lo)
             h.dst_addr = ipv6_from_int((d_hi << 64) | d_lo)
-    elif block:
+    else:
+        _other_addresses(h, data, block)
+    pos = V2_FIXED_SIZE + block
+    if pos == end:
+        h.tlvs = ()
+    else:
+        tlvs = _first_pass(data, pos, end, max_tlvs, max_value)
+        h.tlvs = walk_tlvs(data, pos, end, max_tlvs, max_value) if tlvs is None else tlvs
+    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
+    return h, end  # type: ignore[return-value]
+
+
+def _other_addresses(h: HeaderBuilder, data: bytes, block: int) -> None:
+    """The UNIX (a 216-byte block) or UNSPEC (no block) addresses of a v2 PROXY header."""
+    if block:
         h.src_addr = _unix_path(data, 16, "src_addr")
         h.dst_addr = _unix_path(data, 16 + UNIX_PATH_SIZE, "dst_addr")
         h.src_port = h.dst_port = None
     else:
         # UNSPEC: "the receiver should ignore address information" (§2.2).
         h.src_addr = h.dst_addr = h.src_port = h.dst_port = None
-    pos = V2_FIXED_SIZE + block
-    if pos == end:
-        h.tlvs = ()
-    else:
-        tlvs = None
-        area = end - pos
-        if area <= max_value + TLV_HEADER_SIZE and area // TLV_HEADER_SIZE <= max_tlvs:
-            out: list[TLV] = []
-            append = out.append
-            types = TLV_TYPE_OBJECT
-            kinds = ONCE_BIT
-            seen = 0
-            crc_at = 0
-            p = pos
-            try:
-                while p < end:
-                    type_ = data[p]
-                    vstart = p + TLV_HEADER_SIZE
-                    p = vstart + ((data[p + 1] << 8) | data[p + 2])
-                    tlv = _new(TLV)  # see TLV: no __init__, two slot stores
-                    tlv._type = types[type_]
-                    tlv._value = value = data[vstart:p]
-                    append(tlv)
-                    kind = kinds[type_]
-                    if kind:  # a once-only type: its bit, see ONCE_BIT
-                        if seen & kind:
+
+
+def _first_pass(
+    data: bytes, pos: int, end: int, max_tlvs: int, max_value: int
+) -> tuple[TLV, ...] | None:
+    """Build the TLVs of ``data[pos:end]``, checking only what is cheap; ``None`` at a doubt.
+
+    The fast pass of :func:`decode_v2`: duplicates, AUTHORITY in ASCII, sizes, SSL and NETNS
+    through their checkers. At the first doubt (a TLV that overruns, a duplicate, a value to
+    look at more closely, a limit that could be reached) it gives up, and :func:`walk_tlvs`
+    redoes the work in wire order and raises the precise error.
+    """
+    tlvs = None
+    area = end - pos
+    if area <= max_value + TLV_HEADER_SIZE and area // TLV_HEADER_SIZE <= max_tlvs:
+        out: list[TLV] = []
+        append = out.append
+        types = TLV_TYPE_OBJECT
+        kinds = ONCE_BIT
+        seen = 0
+        crc_at = 0
+        p = pos
+        try:
+            while p < end:
+                type_ = data[p]
+                vstart = p + TLV_HEADER_SIZE
+                p = vstart + ((data[p + 1] << 8) | data[p + 2])
+                tlv = _new(TLV)  # see TLV: no __init__, two slot stores
+                tlv._type = types[type_]
+                tlv._value = value = data[vstart:p]
+                append(tlv)
+                kind = kinds[type_]
+                if kind:  # a once-only type: its bit, see ONCE_BIT
+                    if seen & kind:
+                        break
+                    seen |= kind
+                    if kind == 4:  # AUTHORITY; anything unusual goes to check_authority
+                        if (
+                            p - vstart > 255
+                            or not value.isascii()
+                            or 0x00 in value
+                            or 0x0D in value
+                            or 0x0A in value
+                        ):
                             break
-                        seen |= kind
-                        if kind == 4:  # AUTHORITY; anything unusual goes to check_authority
-                            if (
-                                p - vstart > 255
-                                or not value.isascii()
-                                or 0x00 in value
-                                or 0x0D in value
-                                or 0x0A in value
-                            ):
-                                break
-                        elif kind == 32:  # UNIQUE_ID
-                            if p - vstart > 128:
-                                break
-                        elif kind == 8:  # CRC32C
-                            if p - vstart != 4:
-                                break
-                            crc_at = vstart
-                        elif p > end:  # SSL, NETNS: their checkers raise, so the TLV must fit
+                    elif kind == 32:  # UNIQUE_ID
+                        if p - vstart > 128:
                             break
-                        else:  # every earlier TLV is fine, so their error is the first one
-                            check_value(type_, value, len(out) - 1, vstart)
-                else:
-                    if p == end:
-                        if crc_at:
-                            verify_crc32c(data, end, crc_at)
-                        tlvs = tuple(out)
-            except IndexError:
-                pass
-        h.tlvs = walk_tlvs(data, pos, end, max_tlvs, max_value) if tlvs is None else tlvs
-    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
-    return h, end  # type: ignore[return-value]
+                    elif kind == 8:  # CRC32C
+                        if p - vstart != 4:
+                            break
+                        crc_at = vstart
+                    elif p > end:  # SSL, NETNS: their checkers raise, so the TLV must fit
+                        break
+                    else:  # every earlier TLV is fine, so their error is the first one
+                        check_value(type_, value, len(out) - 1, vstart)
+            else:
+                if p == end:
+                    if crc_at:
+                        verify_crc32c(data, end, crc_at)
+                    tlvs = tuple(out)
+        except IndexError:
+            pass
+    return tlvs
 
 
 def _too_large(end: int, max_size: int) -> ProxyProtocolError:
