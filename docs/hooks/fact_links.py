@@ -13,7 +13,9 @@ its ID (``| K1 | ... |``). This hook
 
 Two names that look like fact IDs are not facts and link to their sections instead: ``C4`` is
 the derived table "What the logs show" (``#c4-what-the-logs-show``), and "section E" (as in
-"FACTS section E") is the table of alternatives (``#e-alternatives``).
+"FACTS section E") is the table of alternatives (``#e-alternatives``). A clause of a fact
+(``K2a``, ``K2b``: K2's cases (a) and (b)) links to its fact's row. And the name of the story
+page, "Background → The story", links to that page wherever it is not a link already.
 
 Loaded by ``mkdocs.yml`` (``hooks:``); docs build only, not part of the package.
 """
@@ -33,7 +35,11 @@ FACTS_PAGE = "background/facts.md"
 # A fact ID: prefix letter, one or two digits, an optional lower-case suffix (K11b).
 ID_PATTERN = r"[KNMEIHCT]\d{1,2}[a-z]?"
 _ROW = re.compile(rf"^\|\s*({ID_PATTERN})\s*\|(.*?)\|", re.MULTILINE)
-_MENTION = re.compile(rf"(?<![\w.])({ID_PATTERN})(?!\w)|(?<!\w)((?:FACTS )?section E)(?![\w.])")
+_MENTION = re.compile(
+    rf"(?<![\w.])({ID_PATTERN})(?!\w)|(?<!\w)((?:FACTS )?section E)(?![\w.])"
+    r"|(Background → The story)"
+)
+STORY_PAGE = "background/story.md"
 
 # Fact-like names that are sections of the facts page, not rows.
 SECTIONS = {"C4": "c4-what-the-logs-show"}
@@ -48,15 +54,20 @@ _facts: dict[str, str] = {}
 
 
 def _plain(markdown: str) -> str:
-    """A table cell's Markdown as plain text, for a link title."""
+    """A table cell's Markdown as plain text."""
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
     text = re.sub(r"[`*]", "", text)
-    text = " ".join(text.split())
-    return text if len(text) <= 160 else text[:157].rstrip() + "..."
+    return " ".join(text.split())
+
+
+def _title(text: str) -> str:
+    """A link title: the fact's summary, cut to about two lines of a tooltip."""
+    text = text if len(text) <= 160 else text[:157].rstrip() + "..."
+    return htmllib.escape(text)
 
 
 def read_facts(docs_dir: str | Path) -> dict[str, str]:
-    """Fact ID -> one-line summary, read from the facts page's tables."""
+    """Fact ID -> its summary as plain text, read from the facts page's tables."""
     source = (Path(docs_dir) / FACTS_PAGE).read_text(encoding="utf-8")
     return {m.group(1): _plain(m.group(2)) for m in _ROW.finditer(source)}
 
@@ -87,14 +98,17 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
 class _Linker(HTMLParser):
     """Re-emits an HTML fragment as it was, with fact IDs in its text turned into links."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, story: str = "") -> None:
         super().__init__(convert_charrefs=False)
         self.base = base
+        self.story = story
         self.out: list[str] = []
         self.skipping: dict[str, int] = {}
 
     def _link(self, match: re.Match[str]) -> str:
-        fid, section = match.group(1), match.group(2)
+        fid, section, story = match.group(1), match.group(2), match.group(3)
+        if story:
+            return f'<a href="{self.story}">{story}</a>' if self.story else story
         if section:
             href, title = f"{self.base}#{SECTION_E}", "Alternatives the seed did not consider"
             return f'<a class="fact-id" href="{href}" title="{title}">{section}</a>'
@@ -102,10 +116,15 @@ class _Linker(HTMLParser):
             title = "What the logs show (derived table)"
         elif fid in _facts:
             title = f"{fid}: {_facts[fid]}"
+        elif fid[:-1] in _facts and f"({fid[-1]})" in _facts[fid[:-1]]:  # K2a: K2's case (a)
+            title = f"{fid[:-1]} ({fid[-1]}): {_facts[fid[:-1]]}"
+            fid, shown = fid[:-1], fid
+            href = f"{self.base}#{anchor(fid)}"
+            return f'<a class="fact-id" href="{href}" title="{_title(title)}">{shown}</a>'
         else:
             return fid
         href = f"{self.base}#{anchor(fid)}"
-        return f'<a class="fact-id" href="{href}" title="{htmllib.escape(title)}">{fid}</a>'
+        return f'<a class="fact-id" href="{href}" title="{_title(title)}">{fid}</a>'
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.out.append(self.get_starttag_text() or "")
@@ -152,9 +171,10 @@ class _Linker(HTMLParser):
         self.out.append(f"<![{data}]>")
 
 
-def link_fact_ids(html: str, base: str) -> str:
-    """``html`` with every fact ID in its text linked to ``base#<id>``."""
-    linker = _Linker(base)
+def link_fact_ids(html: str, base: str, story: str = "") -> str:
+    """``html`` with every fact ID in its text linked to ``base#<id>`` (and the story page's
+    name to ``story``, when given)."""
+    linker = _Linker(base, story)
     linker.feed(html)
     linker.close()  # flushes text held back at the end (after a bare "<" or "&")
     return "".join(linker.out)
@@ -165,4 +185,6 @@ def on_page_content(html: str, page: Any, files: Any, **_: Any) -> str:
         return html
     facts = files.get_file_from_path(FACTS_PAGE)
     base = "" if page.file.src_uri == FACTS_PAGE else get_relative_url(facts.url, page.url)
-    return link_fact_ids(html, base)
+    story = files.get_file_from_path(STORY_PAGE)
+    story_url = get_relative_url(story.url, page.url) if story is not None else ""
+    return link_fact_ids(html, base, story_url)

@@ -231,10 +231,7 @@ def _alt_texts(notebook: Path) -> dict[str, str]:
             if isinstance(given, list) and k < len(given):
                 alts[data] = str(given[k])
                 continue
-            if isinstance(given, str):
-                text = given
-            else:
-                text = f"{heading}: {_describe(source)}"
+            text = given if isinstance(given, str) else f"{heading}: {_describe(source)}"
             if len(images) > 1:
                 text += f" (figure {k + 1} of {len(images)})"
             alts[data] = text
