@@ -171,7 +171,8 @@ def _register_sweep(sub: Any, names: str) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
-def _add_scenario_args(p: argparse.ArgumentParser, names: str) -> None:
+def _add_scenario_args(p: argparse.ArgumentParser, names: str, *, pod_events: bool = True) -> None:
+    """PRESET, ``--set``, ``--seed``, ``--node-down`` and (``pod_events``) the pod events."""
     p.add_argument("preset", nargs="?", metavar="PRESET", help=f"one of: {names}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
@@ -183,6 +184,8 @@ def _add_scenario_args(p: argparse.ArgumentParser, names: str) -> None:
         help="power NODE off at AT seconds (and on again at UP); repeatable; AT must lie "
         "within the run",
     )
+    if not pod_events:
+        return
     p.add_argument(
         "--delete-pod",
         action="append",
