@@ -15,7 +15,7 @@ from typing import Any
 
 from sim.cli import CliError
 
-COMPARE_PRESETS = (
+COMPARE_PRESETS: tuple[str, ...] = (
     "cluster",
     "local",
     "proxy_protocol",
@@ -24,6 +24,7 @@ COMPARE_PRESETS = (
     "pp_unexpected",
     "pp_missing",
 )
+"""What ``compare`` runs: the story's setups and its pitfalls, :data:`sim.presets.PRESETS`."""
 
 _SET_HELP = (
     "change one scenario parameter, e.g. --set nodes=5 --set external_traffic_policy=Local "
