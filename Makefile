@@ -11,7 +11,7 @@ OUT    ?= out
 export NO_MKDOCS_2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: run test lint typecheck pytest docs docs-build lab lab-report bench clean venv
+.PHONY: run test lint typecheck pytest docs docs-build lab notebooks lab-report bench clean venv
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "srcip-lab needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -59,6 +59,13 @@ docs: $(VENV)/.installed-dev
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/
+
+# Re-execute the tutorials, drop the cells' execution timing and stamp each notebook with the
+# hash of the figure code it used (tests/test_notebook_figures.py checks it). One notebook:
+# make notebooks NOTEBOOKS=notebooks/03_metallb_failover.ipynb
+NOTEBOOKS ?= notebooks/[0-9]*.ipynb
+notebooks: $(VENV)/.installed-dev
+	$(BIN)/python -m sim.viz.renotebook $(NOTEBOOKS)
 
 # The real-kernel lab's report (docs/reference/lab-report.md + .png): needs root (netns).
 lab-report: $(VENV)/.installed-dev

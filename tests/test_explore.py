@@ -267,3 +267,82 @@ def test_controls_refuse_scenarios_aimed_at_the_nodeports() -> None:
         controls_from_scenario(replace(presets.local, client_target="nodeport"))
     with pytest.raises(ValueError, match=r"^haproxy\.backend"):
         controls_from_scenario(presets.get("haproxy_nodeports"))
+
+
+def test_explorer_says_running_while_it_simulates(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ipywidgets")
+    import sim.viz.explorer as module
+
+    seen: list[str] = []
+    real = module.simulate
+
+    def watched(scenario: sim.Scenario) -> sim.Result:
+        seen.append(ex.status.value)
+        return real(scenario)
+
+    ex = Explorer(SHORT)
+    monkeypatch.setattr(module, "simulate", watched)
+    ex.controls["policy"].value = "Local"
+    assert seen and seen[-1].startswith(module.RUNNING)
+    assert ex.status.value.startswith("simulated ")
+
+
+def test_explorer_runs_one_update_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # JupyterLab may deliver widget messages on a kernel subshell thread: two changes at once
+    # must not draw into each other's figure.
+    pytest.importorskip("ipywidgets")
+    import threading
+
+    import sim.viz.explorer as module
+
+    ex = Explorer(SHORT)
+    running = 0
+    overlaps: list[int] = []
+    real = module.simulate
+
+    def slow(scenario: sim.Scenario) -> sim.Result:
+        nonlocal running
+        running += 1
+        overlaps.append(running)
+        threading.Event().wait(0.05)
+        running -= 1
+        return real(scenario)
+
+    monkeypatch.setattr(module, "simulate", slow)
+    threads = [
+        threading.Thread(target=setattr, args=(ex.controls["policy"], "value", v))
+        for v in ("Local", "Cluster", "Local")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps and max(overlaps) == 1
+
+
+def test_every_control_has_one_label_in_one_column() -> None:
+    widgets = pytest.importorskip("ipywidgets")
+    from sim.viz.explorer import LABELS
+
+    ex = Explorer(SHORT)
+    rows = ex.widget.children[: len(CONTROLS)]
+    widths = set()
+    for row, name in zip(rows, CONTROLS, strict=True):
+        label, control = row.children
+        assert isinstance(label, widgets.Label)
+        assert label.value == LABELS[name]
+        assert control is ex.controls[name]
+        assert control.description == ""  # no second, cut-off label inside the control
+        widths.add(label.layout.width)
+    assert len(widths) == 1
+
+
+def test_compact_summary_fits_a_page() -> None:
+    from sim.viz.explore import COMPACT_COLUMNS, compact_summary
+
+    down = replace(SHORT, failures=(sim.NodeDown(node="node-3", at_s=4.0),))
+    table = compact_summary({"ok": sim.simulate(SHORT), "down": sim.simulate(down)})
+    assert list(table.columns) == list(COMPACT_COLUMNS)
+    assert table.loc["ok", "main failure"] == "-"
+    assert table.loc["ok", "load per pod (%)"].startswith("gw-1 ")
+    assert table.loc["down", "main failure"].split()[0] in {"dead_node", "node_down_in_flight"}

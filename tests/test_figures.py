@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 import sim
 from sim.viz.figures import (
     EVENT_STYLES,
-    draw_topology,
+    REACH_SERIES,
     plot_load_spread,
     plot_reachability,
     plot_sweep,
@@ -51,24 +52,35 @@ def _bars(ax: Axes) -> list[Rectangle]:
     return [p for c in ax.containers for p in c.patches]  # type: ignore[attr-defined]
 
 
-def test_reachability_bars_match_the_table() -> None:
+def test_reachability_bars_are_shares_of_all_connections() -> None:
     table = sim.compare([SHORT["cluster"], SHORT["local"], SHORT["local_naive"]])
     _, ax = plt.subplots()
     plot_reachability(table, ax=ax)
     assert len(ax.containers) == 2
     assert len(_bars(ax)) == 6
-    reach = [b.get_height() for b in ax.containers[0].patches]  # type: ignore[attr-defined]
-    seen = [b.get_height() for b in ax.containers[1].patches]  # type: ignore[attr-defined]
+    reach = [b.get_width() for b in ax.containers[0].patches]  # type: ignore[attr-defined]
+    seen = [b.get_width() for b in ax.containers[1].patches]  # type: ignore[attr-defined]
     assert reach == pytest.approx([100.0, 100.0, 0.0])
     assert seen == pytest.approx([0.0, 100.0, 0.0])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["cluster", "local", "local_naive"]
-    assert ax.get_ylim()[0] == 0
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cluster", "local", "local_naive"]
+    assert ax.get_xlabel() == "% of all connections"
     legend = ax.get_legend()
     assert legend is not None
-    assert [t.get_text() for t in legend.get_texts()] == [
-        "request reached the app",
-        "app saw the real client IP",
-    ]
+    assert [t.get_text() for t in legend.get_texts()] == [label for label, _ in REACH_SERIES]
+
+
+def test_the_client_ip_bar_never_outgrows_the_reachability_bar() -> None:
+    # Notebook 06: a fifth of the connections fail, all the delivered ones show the client IP.
+    # client_ip_seen_pct (100, a share of the delivered) must not be drawn as 100 % of all.
+    mixed = replace(SHORT["proxy_protocol"], in_cluster_share=0.2)
+    table = sim.compare({"fix + in-cluster callers": mixed})
+    assert table.loc[0, "client_ip_seen_pct"] == 100.0
+    _, ax = plt.subplots()
+    plot_reachability(table, ax=ax)
+    reach = ax.containers[0].patches[0].get_width()  # type: ignore[attr-defined]
+    seen = ax.containers[1].patches[0].get_width()  # type: ignore[attr-defined]
+    assert reach < 90.0
+    assert seen == pytest.approx(reach)
 
 
 def test_reachability_rejects_a_table_without_the_columns() -> None:
@@ -82,35 +94,70 @@ def test_every_figure_draws_each_preset(name: str) -> None:
     plot_reachability(result.summary_frame())
     plot_timeline({name: result})
     plot_load_spread({name: result})
-    draw_topology(SHORT[name], result=result)
-    assert len(plt.get_fignums()) == 4
+    assert len(plt.get_fignums()) == 3
 
 
-def test_timeline_has_one_line_per_scenario_and_marks_the_failover(
+def _steps(ax: Axes) -> Line2D:
+    (line,) = [ln for ln in ax.get_lines() if ln.get_drawstyle() == "steps-post"]
+    return line
+
+
+def test_timeline_draws_one_panel_per_run_with_its_own_events(
+    failover_results: dict[str, sim.Result],
+) -> None:
+    plot_timeline(failover_results, bin_s=1.0)
+    fig = plt.gcf()
+    panels = [a for a in fig.axes if a.get_lines()]
+    assert len(panels) == len(failover_results)
+    for ax, (label, result) in zip(panels, failover_results.items(), strict=True):
+        assert ax.get_title(loc="left").startswith(f"{label}: ")
+        line = _steps(ax)
+        # Steps over the 21 edges of 20 one-second bins: the value of a bin holds to its end.
+        x = np.asarray(line.get_xdata(), dtype=float)
+        assert list(x) == pytest.approx(list(np.arange(0.0, 21.0)))
+        # The failure line of this run sits at its own failure time.
+        vlines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and ln is not line]
+        xs = sorted(float(np.asarray(ln.get_xdata(), dtype=float)[0]) for ln in vlines)
+        assert xs[0] == pytest.approx(4.0)
+        dead = result.events.query("kind == 'memberlist_dead'")["t"]
+        marks = {round(float(np.asarray(ln.get_xdata())[0]), 6) for ln in ax.get_lines()}
+        assert round(float(dead.iloc[0]), 6) in marks
+    legend = fig.legends[0]
+    texts = {t.get_text() for t in legend.get_texts()}
+    assert {EVENT_STYLES[k][0] for k in ("node_down", "memberlist_dead", "elected")} <= texts
+    assert "gratuitous ARP (M9)" in texts
+
+
+def test_timeline_drop_starts_at_the_failure_not_before(
     failover_results: dict[str, sim.Result],
 ) -> None:
     _, ax = plt.subplots()
-    plot_timeline(failover_results, bin_s=1.0, ax=ax)
-    lines = {str(ln.get_label()): ln for ln in ax.get_lines()}
-    for label in failover_results:
-        assert len(np.asarray(lines[label].get_xdata())) == 20  # 20 one-second bins
-    # Before the failure every connection succeeds; right after it the cluster line collapses.
-    cluster_y = np.asarray(lines["cluster"].get_ydata(), dtype=float)
-    assert cluster_y[0] == pytest.approx(100.0)
-    assert min(cluster_y[5:8]) < 50.0
-    legend = ax.get_legend()
-    assert legend is not None
-    texts = {t.get_text() for t in legend.get_texts()}
-    assert EVENT_STYLES["node_down"][0] in texts
-    assert EVENT_STYLES["memberlist_dead"][0] in texts
-    assert EVENT_STYLES["elected"][0] in texts
-    assert "gratuitous ARP (M9)" in texts
-    # The failure line sits at t = 4 s; the detection line after it.
-    vlines = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("_")]
-    xs = sorted(float(np.asarray(ln.get_xdata(), dtype=float)[0]) for ln in vlines)
-    assert xs[0] == pytest.approx(4.0)
-    dead_t = failover_results["cluster"].events.query("kind == 'memberlist_dead'")["t"]
-    assert any(x == pytest.approx(float(dead_t.iloc[0])) for x in xs)
+    plot_timeline({"cluster": failover_results["cluster"]}, ax=ax)
+    line = _steps(ax)
+    x = np.asarray(line.get_xdata(), dtype=float)
+    y = np.asarray(line.get_ydata(), dtype=float)
+    # steps-post: y[i] holds on [x[i], x[i+1]); the bins before the failure at 4 s are full
+    # (the bin [3, 4) may lose the connections still in flight at 4 s).
+    assert all(v == pytest.approx(100.0) for v in y[x < 3.0])
+    assert min(y[(x >= 4.0) & (x < 8.0)]) < 50.0
+
+
+def test_coinciding_runs_stay_visible(failover_results: dict[str, sim.Result]) -> None:
+    # Two identical runs (notebook 05: HAProxy with and without PROXY) get a panel each.
+    same = {"a": failover_results["cluster"], "b": failover_results["cluster"]}
+    plot_timeline(same)
+    panels = [a for a in plt.gcf().axes if a.get_lines()]
+    assert len(panels) == 2
+    assert all(_steps(p).get_visible() for p in panels)
+
+
+def test_timeline_needs_an_axes_per_run(failover_results: dict[str, sim.Result]) -> None:
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"^ax: "):
+        plot_timeline(failover_results, ax=ax)
+    _, axes = plt.subplots(3, 1)
+    plot_timeline(failover_results, ax=list(axes), xlim_s=(2.0, 12.0))
+    assert axes[0].get_xlim() == (2.0, 12.0)
 
 
 def test_timeline_rejects_bad_arguments(failover_results: dict[str, sim.Result]) -> None:
@@ -141,37 +188,6 @@ def test_load_spread_bars_are_the_shares(failover_results: dict[str, sim.Result]
     assert all(20.0 < s < 47.0 for s in cluster)
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == ["gw-1\n(node-2)", "gw-2\n(node-3)", "gw-3\n(node-3)"]
-
-
-def test_topology_marks_the_announcer_and_the_path(
-    failover_results: dict[str, sim.Result],
-) -> None:
-    _, ax = plt.subplots()
-    sc = failover_results["proxy_protocol"].scenario
-    draw_topology(sc, result=failover_results["proxy_protocol"], ax=ax)
-    texts = {t.get_text() for t in ax.texts}
-    assert {"HAProxy\n10.0.0.5", "MetalLB VIP\n10.0.0.100", "gw-1\non node-2", "app"} <= texts
-    assert "node-3\n10.0.0.13" in texts
-    legend = ax.get_legend()
-    assert legend is not None
-    labels = {t.get_text() for t in legend.get_texts()}
-    assert "announces the VIP at t = 0 (M3)" in labels
-    assert "takes over the VIP later (M3, M8)" in labels
-    assert "powered off (NodeDown)" in labels
-    assert "not announcing" in labels  # node-2 never held the VIP
-
-
-def test_topology_local_has_no_tunnel_edges() -> None:
-    _, ax = plt.subplots()
-    draw_topology(SHORT["local"], ax=ax)
-    texts = {t.get_text() for t in ax.texts}
-    assert "HAProxy\n10.0.0.5" not in texts
-    assert ax.get_legend() is None  # no result, no tunnel edges: nothing to explain
-    _, ax2 = plt.subplots()
-    draw_topology(SHORT["cluster"], ax=ax2)
-    legend = ax2.get_legend()
-    assert legend is not None
-    assert [t.get_text() for t in legend.get_texts()] == ["via tunnel (N3)"]
 
 
 def test_rate_limit_throttles_everyone_behind_snat() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from ipaddress import ip_address
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.patches import Rectangle
 
 from sim.proxy_protocol import (
@@ -16,10 +18,11 @@ from sim.proxy_protocol import (
     ProxyHeader,
     ProxyProtocolError,
     TLVType,
+    anatomy,
     encode,
     ssl_tlv,
 )
-from sim.viz.plots import anatomy_frame, plot_header_anatomy
+from sim.viz.plots import TLV_COLOURS, TLV_SHADE_NOTE, _styles, anatomy_frame, plot_header_anatomy
 
 PAYLOAD = b"GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n"
 
@@ -71,9 +74,10 @@ def test_one_cell_per_header_byte_and_payload_not_drawn(wire: bytes, size: int |
     assert plot_header_anatomy(wire + PAYLOAD, ax=ax) is None
     cells = _cells(ax)
     assert len(cells) == len(wire)
-    # Every header byte's hex value is printed once, in wire order.
-    hexes = [t.get_text() for t in ax.texts if len(t.get_text()) == 2 and t.get_fontsize() == 9]
-    assert hexes == [f"{b:02X}" for b in wire]
+    # Every header byte's hex value is printed once, in wire order, at 9 pt.
+    hexes = [t for t in ax.texts if t.get_gid() == "hex"]
+    assert [t.get_text() for t in hexes] == [f"{b:02X}" for b in wire]
+    assert {t.get_fontsize() for t in ax.texts} == {9.0}
 
 
 def test_cells_of_one_field_share_a_colour_and_tlvs_are_in_the_legend() -> None:
@@ -87,23 +91,67 @@ def test_cells_of_one_field_share_a_colour_and_tlvs_are_in_the_legend() -> None:
     assert len(signature) == 1
     assert len(src_addr) == 1
     assert signature != src_addr
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
     assert labels[:4] == ["signature", "version/command", "family", "length"]
-    assert "tlv[0] ALPN" in labels
-    assert "tlv[1] AUTHORITY" in labels
-    assert "tlv[2] SSL" in labels
-    assert "tlv[2].sub[0] SSL_VERSION" in labels
-    assert "tlv[3] CRC32C" in labels
+    for name in ("ALPN (0x01)", "AUTHORITY (0x02)", "SSL (0x20)", "SSL_VERSION (0x21)"):
+        assert name in labels
+    assert "CRC32C (0x03)" in labels
+    assert TLV_SHADE_NOTE in legend.get_title().get_text()  # the lighter shade is explained
     # Rows of 8 bytes: the y tick labels are the row offsets.
     assert [t.get_text() for t in ax.get_yticklabels()][:3] == ["0", "8", "16"]
     assert ax.get_title() == f"PROXY v2 (binary) header, {len(wire)} bytes"
+
+
+def _colour_of(ax: plt.Axes, label: str) -> tuple[float, ...]:
+    legend = ax.get_legend()
+    for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True):
+        if text.get_text() == label:
+            return tuple(handle.get_facecolor())
+    raise AssertionError(f"no legend entry {label!r}")
+
+
+def test_a_tlv_type_has_one_colour_in_every_figure() -> None:
+    first = encode(_header(2, TLVS))
+    # Other TLVs before it, in another order: SSL is the first TLV here, the third above.
+    second = encode(_header(2, (TLVS[2], TLV(TLVType.UNIQUE_ID, b"abc"), TLVS[0])))
+    _f1, ax1 = plt.subplots()
+    plot_header_anatomy(first, ax=ax1)
+    _f2, ax2 = plt.subplots()
+    plot_header_anatomy(second, ax=ax2)
+    for label in ("ALPN (0x01)", "SSL (0x20)", "SSL_VERSION (0x21)"):
+        assert _colour_of(ax1, label) == _colour_of(ax2, label)
+    assert _colour_of(ax2, "UNIQUE_ID (0x05)") != _colour_of(ax2, "SSL (0x20)")
+    assert _colour_of(ax1, "ALPN (0x01)") == to_rgba(TLV_COLOURS[TLVType.ALPN])
+
+
+def test_neighbouring_fields_differ_in_colour() -> None:
+    wire = encode(_header(2, TLVS), crc32c=True)
+    fields = anatomy(wire)
+    faces, _texts, _legend = _styles(fields)
+    for (a, fa), (b, fb) in itertools.pairwise(zip(fields, faces, strict=True)):
+        if a.name.startswith("tlv[") and a.name.rpartition(".")[0] == b.name.rpartition(".")[0]:
+            continue  # parts of one TLV (type and length; SSL's client and verify) share a shade
+        ra, ga, ba = to_rgb(fa)
+        rb, gb, bb = to_rgb(fb)
+        distance = ((ra - rb) ** 2 + (ga - gb) ** 2 + (ba - bb) ** 2) ** 0.5
+        assert distance > 0.12, f"{a.name} and {b.name} look alike"
+
+
+def test_characters_only_under_text_fields() -> None:
+    v2 = encode(_header(2, (TLV(TLVType.ALPN, b"h2"),)))
+    _fig, ax = plt.subplots()
+    plot_header_anatomy(v2, ax=ax)
+    glyphs = [t.get_text() for t in ax.texts if t.get_gid() == "glyph"]
+    # The signature (12 bytes, CR LF NUL QUIT) and the ALPN value; no address, port or length.
+    assert glyphs == ["CR", "LF", "CR", "LF", "NUL", "CR", "LF", "Q", "U", "I", "T", "LF", "h", "2"]
 
 
 def test_v1_glyphs_and_default_figure() -> None:
     plot_header_anatomy(encode(_header(1)), title="v1")
     ax = plt.gca()
     assert ax.get_title() == "v1"
-    glyphs = [t.get_text() for t in ax.texts if t.get_fontsize() == 7]
+    glyphs = [t.get_text() for t in ax.texts if t.get_gid() == "glyph"]
     assert glyphs[:6] == ["P", "R", "O", "X", "Y", "SP"]
     assert glyphs[-2:] == ["CR", "LF"]
 

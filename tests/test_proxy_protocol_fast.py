@@ -15,6 +15,8 @@ import pickle
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.proxy_protocol import (
     TLV,
@@ -259,3 +261,49 @@ def test_tlv_scan_accepts_ssl_crc_and_empty_values() -> None:
         if crc:
             with pytest.raises(ProxyProtocolError, match="crc32c"):
                 decode(bytes(corrupt))
+
+
+def _general_v2(data: bytes) -> object:
+    from sim.proxy_protocol._v2 import decode_v2
+
+    try:
+        return decode_v2(data, len(data), 16384, 21845, 1024)
+    except ProxyProtocolError as exc:
+        return (str(exc), exc.offset)
+
+
+_TLV_TYPES = (0x01, 0x02, 0x03, 0x04, 0x05, 0x20, 0x30, 0xE0, 0x99)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    family=st.sampled_from([0x11, 0x12, 0x21, 0x22]),
+    tlvs=st.lists(
+        st.tuples(
+            st.sampled_from(_TLV_TYPES),
+            st.one_of(
+                st.binary(max_size=12),
+                st.sampled_from([b"example.com", b"a\r\nb", b"\xff", b"x" * 256, b"u" * 129]),
+            ),
+        ),
+        max_size=5,
+    ),
+    cut=st.integers(min_value=0, max_value=3),
+    length_delta=st.integers(min_value=-2, max_value=2),
+)
+def test_the_inet_fast_path_agrees_with_the_general_v2_decoder(
+    family: int, tlvs: list[tuple[int, bytes]], cut: int, length_delta: int
+) -> None:
+    # decode_inet answers only what decode_v2 answers the same way; the rest falls through.
+    from sim.proxy_protocol._v2 import decode_inet
+
+    block = 12 if family in (0x11, 0x12) else 36
+    area = b"".join(bytes([t]) + len(v).to_bytes(2, "big") + v for t, v in tlvs)
+    length = max(0, block + len(area) + length_delta)
+    data = V2_SIGNATURE + bytes([0x21, family]) + length.to_bytes(2, "big")
+    data += bytes(range(block)) + area
+    data = data[: len(data) - cut] if cut else data
+    fast = decode_inet(data)
+    if fast is not None:
+        assert fast == _general_v2(data)
+    assert public(data) == _general_v2(data)

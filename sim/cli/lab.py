@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
             "  sudo srcip-lab lab run local --set duration_s=10 --node-down node-3@3 --long 2"
         ),
     )
-    _add_scenario_args(p, names)
+    _add_scenario_args(p, names, pod_events=False)  # the lab models NodeDown only
     p.add_argument(
         "--connections",
         type=int,

@@ -15,7 +15,7 @@ from typing import Any
 
 from sim.cli import CliError
 
-COMPARE_PRESETS = (
+COMPARE_PRESETS: tuple[str, ...] = (
     "cluster",
     "local",
     "proxy_protocol",
@@ -24,6 +24,7 @@ COMPARE_PRESETS = (
     "pp_unexpected",
     "pp_missing",
 )
+"""What ``compare`` runs: the story's setups and its pitfalls, :data:`sim.presets.PRESETS`."""
 
 _SET_HELP = (
     "change one scenario parameter, e.g. --set nodes=5 --set external_traffic_policy=Local "
@@ -171,7 +172,8 @@ def _register_sweep(sub: Any, names: str) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
-def _add_scenario_args(p: argparse.ArgumentParser, names: str) -> None:
+def _add_scenario_args(p: argparse.ArgumentParser, names: str, *, pod_events: bool = True) -> None:
+    """PRESET, ``--set``, ``--seed``, ``--node-down`` and (``pod_events``) the pod events."""
     p.add_argument("preset", nargs="?", metavar="PRESET", help=f"one of: {names}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
@@ -183,6 +185,8 @@ def _add_scenario_args(p: argparse.ArgumentParser, names: str) -> None:
         help="power NODE off at AT seconds (and on again at UP); repeatable; AT must lie "
         "within the run",
     )
+    if not pod_events:
+        return
     p.add_argument(
         "--delete-pod",
         action="append",

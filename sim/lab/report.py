@@ -13,18 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sim import presets
+
 __all__ = ["PRESETS", "write_report"]
 
-PRESETS = (
-    "cluster",
-    "local",
-    "proxy_protocol",
-    "local_naive",
-    "haproxy_http_xff",
-    "pp_unexpected",
-    "pp_missing",
-    "haproxy_nodeports",
-)
+PRESETS = (*presets.PRESETS, *presets.ALTERNATIVES)
+"""Every preset: the story's and its pitfalls (what ``srcip-lab compare`` runs), and the
+alternatives."""
 FAILOVER_SETS = (
     ("duration_s", "8"),
     ("probe_interval_s", "0.5"),

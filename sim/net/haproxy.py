@@ -34,11 +34,18 @@ Facts relied on (``FACTS.md``):
   name on the way out (lab: ``Host`` left as ``host``); :meth:`HAProxy.upstream_bytes` does the
   same.
 
+* H10: a check that gets no answer fails only at its timeout, and the next starts ``inter``
+  (``fastinter`` while in between states, ``downinter`` while DOWN) after it ended
+  (:meth:`HAProxy.check_timeout_s`, :meth:`HAProxy.check_interval`; the timer runs in
+  :mod:`sim.net.haproxy_checks`); the server-side connection retransmits its SYN and retries
+  after ``timeout connect`` (``retries 3``, :meth:`HAProxy.syn_offsets`).
+
 Left out: ``mode http`` with ``send-proxy`` (legal in HAProxy, not modelled: rejected by
-:class:`HAProxyConfig`), ``if-none``/``except`` on ``forwardfor``, TLS termination, ``fastinter``
-/ ``downinter``, ``observe``, agent checks, ``check-send-proxy``, server weights (e.g. from
-kube-proxy's ``X-Load-Balancing-Endpoint-Weight``, K11), balancing algorithms other than an
-unweighted ``roundrobin``, keep-alive reuse.
+:class:`HAProxyConfig`), ``if-none``/``except`` on ``forwardfor``, TLS termination, ``observe``,
+agent checks, ``check-send-proxy``, ``option redispatch`` (a retry goes to the same server),
+HAProxy's own 503/close after its last retry (the client's ``client_timeout_s`` ends first with
+the defaults), server weights (e.g. from kube-proxy's ``X-Load-Balancing-Endpoint-Weight``,
+K11), balancing algorithms other than an unweighted ``roundrobin``, keep-alive reuse.
 """
 
 from __future__ import annotations

@@ -117,13 +117,14 @@ class L2Speaker:
             self._recorder.event(self.env.now, "withdrawn", "", f"nobody announces {self.vip}")
             return
         self._arp.resolve_all(self.announcer)
+        if self.mode == "naive":
+            why = "initial; the lease holder is the first speaker to start, M1, M16"
+        else:
+            why = "initial; candidates in hash order: " + ", ".join(
+                self._names[n] for n in self.order
+            )
         self._recorder.event(
-            self.env.now,
-            "elected",
-            self._names[self.announcer],
-            f"announces {self.vip} (initial; candidates in hash order: "
-            + ", ".join(self._names[n] for n in self.order)
-            + ")",
+            self.env.now, "elected", self._names[self.announcer], f"announces {self.vip} ({why})"
         )
 
     def elect(self) -> None:

@@ -27,6 +27,7 @@ from ._types import (
 from ._types import ProxyProtocolError as _Error
 from ._v1 import _O0, _O8, _O16, _O24, TCP4_LINE, decode_v1, encode_v1
 from ._v2 import (
+    decode_inet,
     decode_v2,
     decode_v2_tcp4,
     encode_v2,
@@ -43,6 +44,7 @@ DEFAULT_MAX_TLVS = 0xFFFF // 3
 _V2_TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"
 _tcp4_line = TCP4_LINE
 _decode_v2 = decode_v2
+_decode_inet = decode_inet
 _decode_v2_tcp4 = decode_v2_tcp4
 _new = object.__new__
 _HeaderBuilder: Any = HeaderBuilder
@@ -222,6 +224,10 @@ def decode(data: Buffer, limits: DecodeLimits | None = None) -> tuple[ProxyHeade
         # v2 PROXY/TCP4 without TLVs: the 16 fixed bytes validate the whole header.
         return (_decode_v2_tcp4(buf), 28) if len(buf) >= 28 else None
     if head[:12] == V2_SIGNATURE:
+        if len(head) == 16:
+            fast = _decode_inet(buf)
+            if fast is not None:
+                return fast
         return _decode_v2(buf, len(buf), 16384, 21845, 1024)
     _undetermined(buf, True, True)
     return None

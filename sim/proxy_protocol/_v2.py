@@ -316,6 +316,86 @@ def decode_v2(
     return h, end  # type: ignore[return-value]
 
 
+def decode_inet(data: bytes) -> tuple[ProxyHeader, int] | None:
+    """The common v2 header, fast: PROXY over TCP/UDP 4 or 6, TLVs whose rules are cheap.
+
+    ``data`` starts with the 12-byte signature; the limits are the defaults. ``None`` means
+    "not this kind": anything else (LOCAL, UNIX, an error, more bytes needed, CRC32C, SSL or
+    NETNS TLVs, a doubtful AUTHORITY) goes to :func:`decode_v2`, which gives the same result or
+    the precise error (tests compare the two on random input). One function for the hot path of
+    every proxied connection: each call saved is about 0.1 us.
+    """
+    ver_fam, length = _VER_FAM_LENGTH(data, 12)
+    layout = _PROXY_LAYOUT.get(ver_fam)
+    end = V2_FIXED_SIZE + length
+    if layout is None or end > 16384 or len(data) < end or not FAST_ADDRESSES:
+        return None
+    block, family = layout
+    if length < block or (block != 12 and block != 36) or end - block - 16 > 1027:
+        return None
+    h = _new(HeaderBuilder)
+    h.version = 2
+    h.command = _PROXY
+    h.family = family
+    h._ssl_view = None
+    a: Any
+    b: Any
+    if block == 12:
+        src, dst, h.src_port, h.dst_port = _INET4(data, 16)
+        a = _new(IPv4Address)
+        a._ip = src
+        b = _new(IPv4Address)
+        b._ip = dst
+    else:
+        s_hi, s_lo, d_hi, d_lo, h.src_port, h.dst_port = _INET6(data, 16)
+        a = _new(IPv6Address)
+        a._ip = (s_hi << 64) | s_lo
+        a._scope_id = None
+        b = _new(IPv6Address)
+        b._ip = (d_hi << 64) | d_lo
+        b._scope_id = None
+    h.src_addr = a
+    h.dst_addr = b
+    out: list[TLV] = []
+    append = out.append
+    types = TLV_TYPE_OBJECT
+    kinds = ONCE_BIT
+    seen = 0
+    p = V2_FIXED_SIZE + block
+    try:
+        while p < end:
+            type_ = data[p]
+            vstart = p + TLV_HEADER_SIZE
+            p = vstart + ((data[p + 1] << 8) | data[p + 2])
+            tlv = _new(TLV)  # see TLV: no __init__, two slot stores
+            tlv._type = types[type_]
+            tlv._value = value = data[vstart:p]
+            append(tlv)
+            kind = kinds[type_]
+            if kind:  # a once-only type: its bit, see ONCE_BIT
+                if seen & kind:
+                    return None
+                seen |= kind
+                if kind == 4:  # AUTHORITY
+                    if (
+                        p - vstart > 255
+                        or not value.isascii()
+                        or 0x00 in value
+                        or 0x0D in value
+                        or 0x0A in value
+                    ):
+                        return None
+                elif kind != 32 or p - vstart > 128:  # UNIQUE_ID; CRC32C, SSL, NETNS: no
+                    return None
+    except IndexError:
+        return None
+    if p != end:
+        return None
+    h.tlvs = tuple(out)
+    h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
+    return h, end  # type: ignore[return-value]
+
+
 def _other_addresses(h: HeaderBuilder, data: bytes, block: int) -> None:
     """The UNIX (a 216-byte block) or UNSPEC (no block) addresses of a v2 PROXY header."""
     if block:
