@@ -212,7 +212,7 @@ class Result:
     events: pd.DataFrame
     nodes: pd.DataFrame
     pods: pd.DataFrame
-    _summary: dict[str, Any] = field(default_factory=dict, repr=False)
+    _summary: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_records(
