@@ -3,20 +3,25 @@
 :func:`decision_table` simulates each row's scenario four times on the seed topology (seed 0,
 60 s, 50 connections per second) and reads one number per column from the run it names:
 
-========================= ==================================================================
-column                    run and field
-========================= ==================================================================
-client IP at gateway (%)  no failure: delivered requests whose gateway DRA is the client (E7)
-client IP at app (%)      no failure: ``client_ip_seen_pct``, the app's last XFF entry (I1)
-reachability (%)          node-3 (the VIP's announcer, with gw-2) powered off at 20 s
-failover gap (s)          the same run's ``failover_gap_s``
-load gw-1 / gw-2 (%)      no failure: ``share_gw-1`` / ``share_gw-2``
-in-cluster callers ok (%) 20 % of the connections from pods calling the VIP (K8, K9)
-spoofed by client XFF     every client sends ``X-Forwarded-For: 6.6.6.6``: does the gateway
-                          or the app take it for the client? (I4, I5)
-deploy                    the files ``srcip-lab config`` writes for it that differ from
-                          ``Cluster``'s (kube-proxy's own rules and the node list excluded)
-========================= ==================================================================
+============================= ==============================================================
+column                        run and field
+============================= ==============================================================
+client IP at the gateway (%)  no failure: delivered requests whose gateway DRA is the client
+                              (E7)
+client IP at the app (%)      no failure: ``client_ip_seen_pct``, the app's last XFF entry
+                              (I1)
+reachability (%)              node-3 (the VIP's announcer, with gw-2) powered off at 20 s
+failover gap (s)              the same run's ``failover_gap_s``
+load spread gw-1 / gw-2 (%)   no failure: ``share_gw-1`` / ``share_gw-2``
+in-cluster callers (% ok)     20 % of the connections from pods calling the VIP (K8, K9)
+spoofable by a client header  every client sends ``X-Forwarded-For: 6.6.6.6``: does the
+                              gateway or the app take it for the client? (I4, I5)
+what must be deployed         the files ``srcip-lab config`` writes for it that differ from
+                              ``Cluster``'s (kube-proxy's own rules and the node list excluded)
+============================= ==============================================================
+
+The column names are the decision table page's (docs ``background/decision-table.md``), with
+units; the page has no gateway column and says what must be deployed in words.
 
 The rows are :data:`DECISION_ROWS`. Cells are numbers or single words, no prose.
 """
@@ -49,14 +54,14 @@ DECISION_ROWS: dict[str, Scenario] = {
 """The ways to keep the client IP (and the one mistake that makes the fix spoofable)."""
 
 DECISION_COLUMNS = (
-    "client IP at gateway (%)",
-    "client IP at app (%)",
+    "client IP at the gateway (%)",
+    "client IP at the app (%)",
     "reachability (%)",
     "failover gap (s)",
-    "load gw-1 / gw-2 (%)",
-    "in-cluster callers ok (%)",
-    "spoofed by client XFF",
-    "deploy",
+    "load spread gw-1 / gw-2 (%)",
+    "in-cluster callers (% ok)",
+    "spoofable by a client header",
+    "what must be deployed",
 )
 """The columns of :func:`decision_table`, in order."""
 
