@@ -92,6 +92,7 @@ def test_tshark_reads_the_client_address_from_the_haproxy_to_node_capture(tmp_pa
     entry = run.observed["entry_node"].iloc[0]
     pcap = tmp_path / f"slab-{entry}-eth0.pcap"
     assert str(pcap) in run.pcaps
+    assert not [n for n in run.notes if n.startswith("tcpdump")], run.notes  # a complete capture
     sources = set(proxy_sources(pcap))
     sent = {(r.client_ip, int(r.client_port)) for r in run.observed.itertuples()}
     assert sent <= sources, f"tshark found {sources}, the clients used {sent}"

@@ -104,3 +104,22 @@ def test_sigterm_cleans_up() -> None:
     proc.wait(timeout=30)
     assert existing_namespaces() == []
     assert not STATE_FILE.exists()
+
+
+def test_a_capture_that_lost_packets_is_named_in_the_notes(tmp_path) -> None:
+    # tcpdump's report on SIGINT, as Debian's tcpdump 4.99 prints it; no root needed.
+    from sim.lab.capture import Captures
+
+    captures = Captures(state=None, directory=tmp_path)  # type: ignore[arg-type]
+    for name, dropped in (("slab-node-3-eth0", 17), ("slab-haproxy-eth0", 0)):
+        captures.files.append(tmp_path / f"{name}.pcap")
+        (tmp_path / f"{name}.log").write_text(
+            f"tcpdump: listening on slab-eth0\n40 packets captured\n57 packets received by "
+            f"filter\n{dropped} packets dropped by kernel\n"
+        )
+    captures.stop()
+    assert captures.dropped == {"slab-node-3-eth0.pcap": 17, "slab-haproxy-eth0.pcap": 0}
+    assert captures.notes() == [
+        "tcpdump: the kernel dropped 17 packets of slab-node-3-eth0.pcap: that capture is "
+        "incomplete"
+    ]

@@ -186,6 +186,7 @@ class _Lab:
                 self.haproxy.stop()
             if captures is not None:
                 self.pcaps = captures.stop()
+                self.topology.notes.extend(captures.notes())
 
     def collect(self) -> LabRun:
         """Read every node's conntrack table and join it with the clients' and servers' logs."""
