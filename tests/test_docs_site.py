@@ -405,7 +405,7 @@ def test_experiments_page_has_its_three_groups(pages: dict[str, Page]) -> None:
     h2 = {h for h in page.headings.values()}
     assert {"Surprising", "Useful", "Tutorial"} <= h2
     for title in (
-        "The PROXY fix doubles the failover gap",
+        "The PROXY fix (HAProxy in front) doubles the failover gap",
         "A recovered node resets your long connections",
         "Tune memberlist timings",
         "HAProxy → NodePorts instead of the VIP",
