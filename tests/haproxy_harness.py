@@ -295,3 +295,37 @@ class ProxyListener:
     async def next(self, timeout_s: float = 5.0) -> Received:
         """The next accepted connection (waits at most ``timeout_s``)."""
         return await asyncio.wait_for(self.received.get(), timeout_s)
+
+
+async def http_get(
+    port: int, source: str = "127.0.0.1", first: bytes = b"", timeout_s: float = 5.0
+) -> bytes:
+    """One ``GET /`` on 127.0.0.1:``port`` from ``source``, after ``first`` (a PROXY header, or
+    nothing); the whole reply, or ``b""`` when the server reset the connection."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), timeout_s
+    )
+    try:
+        writer.write(first + b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(), timeout_s)
+        except ConnectionResetError:
+            return b""
+    finally:
+        writer.close()
+
+
+def relay_config(
+    fe_port: int, be_port: int, server_options: str, *, accept_proxy: bool = True
+) -> str:
+    """A frontend on 127.0.0.1:``fe_port`` (``accept-proxy`` unless told otherwise) relaying to
+    one server on 127.0.0.1:``be_port`` with ``server_options``."""
+    bind = f"127.0.0.1:{fe_port}" + (" accept-proxy" if accept_proxy else "")
+    return f"""
+frontend fe_in
+    bind {bind}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{be_port} {server_options}
+"""

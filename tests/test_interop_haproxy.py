@@ -33,8 +33,10 @@ from haproxy_harness import (
     free_port,
     has_ipv6_loopback,
     hp,
+    http_get,
     is_listening,
     make_self_signed_cert,
+    relay_config,
     require_haproxy,
     running_haproxy,
 )
@@ -355,13 +357,7 @@ def test_c_haproxy_accepts_our_headers(haproxy_bin: str, tmp_path: Path, name: s
     async def scenario() -> None:
         async with ProxyListener("127.0.0.1") as backend:
             fe_port = free_port("127.0.0.1")
-            config = f"""
-frontend fe_in
-    bind 127.0.0.1:{fe_port} accept-proxy
-    default_backend be
-backend be
-    server s1 127.0.0.1:{backend.port} send-proxy-v2 proxy-v2-options authority
-"""
+            config = relay_config(fe_port, backend.port, "send-proxy-v2 proxy-v2-options authority")
             with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]) as ha:
                 _, reply, _ = await client_roundtrip("127.0.0.1", fe_port, raw)
                 rec = await backend.next()
@@ -392,13 +388,7 @@ def test_c_haproxy_rejects_a_corrupted_crc(haproxy_bin: str, tmp_path: Path) -> 
     async def scenario() -> None:
         async with ProxyListener("127.0.0.1") as backend:
             fe_port = free_port("127.0.0.1")
-            config = f"""
-frontend fe_in
-    bind 127.0.0.1:{fe_port} accept-proxy
-    default_backend be
-backend be
-    server s1 127.0.0.1:{backend.port} send-proxy-v2
-"""
+            config = relay_config(fe_port, backend.port, "send-proxy-v2")
             with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]):
                 _, reply, _ = await client_roundtrip("127.0.0.1", fe_port, bad)
                 assert reply == b""  # HAProxy closed (reset) the connection
@@ -416,13 +406,7 @@ def test_c_haproxy_accepts_the_local_bodies_we_accept(haproxy_bin: str, tmp_path
     async def scenario() -> list[tuple[str, bytes, Received]]:
         async with ProxyListener("127.0.0.1") as backend:
             fe_port = free_port("127.0.0.1")
-            config = f"""
-frontend fe_in
-    bind 127.0.0.1:{fe_port} accept-proxy
-    default_backend be
-backend be
-    server s1 127.0.0.1:{backend.port} send-proxy-v2
-"""
+            config = relay_config(fe_port, backend.port, "send-proxy-v2")
             out = []
             with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]):
                 for name, wire, _, _ in LOCAL_BODIES:
@@ -445,13 +429,9 @@ def test_d_health_check_sends_v2_local(haproxy_bin: str, tmp_path: Path) -> None
     async def scenario() -> None:
         async with ProxyListener("127.0.0.1") as backend:
             fe_port = free_port("127.0.0.1")
-            config = f"""
-frontend fe
-    bind 127.0.0.1:{fe_port}
-    default_backend be
-backend be
-    server s1 127.0.0.1:{backend.port} send-proxy-v2 check inter 200ms
-"""
+            config = relay_config(
+                fe_port, backend.port, "send-proxy-v2 check inter 200ms", accept_proxy=False
+            )
             with running_haproxy(haproxy_bin, config, tmp_path, [("127.0.0.1", fe_port)]):
                 checks = [await backend.next(), await backend.next()]
         for rec in checks:
@@ -470,21 +450,6 @@ backend be
 
 
 # ------------------------------------------------ f. the how-to's server behind a real HAProxy
-
-
-async def _http_get(port: int, source: str = "127.0.0.1", first: bytes = b"") -> bytes:
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), TIMEOUT
-    )
-    try:
-        writer.write(first + b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-        await writer.drain()
-        try:
-            return await asyncio.wait_for(reader.read(), TIMEOUT)
-        except ConnectionResetError:
-            return b""
-    finally:
-        writer.close()
 
 
 async def _connect_and_reset(port: int, data: bytes, source: str = "127.0.0.1") -> None:
@@ -536,9 +501,9 @@ def test_f_howto_server_behind_haproxy_send_proxy_v2(
         ha = HAProxy(haproxy_bin, config, tmp_path)
         try:
             ha.start([("127.0.0.1", fe_port)])
-            replies["via haproxy"] = await _http_get(fe_port)
-            replies["direct"] = await _http_get(app_port)
-            replies["forged"] = await _http_get(
+            replies["via haproxy"] = await http_get(fe_port)
+            replies["direct"] = await http_get(app_port)
+            replies["forged"] = await http_get(
                 app_port, first=b"PROXY TCP4 203.0.113.9 127.0.0.1 1 9000\r\n"
             )
             for k in range(0, len(V2_LOCAL_HEADER) + 8, 3):  # resets mid-header and after

@@ -16,6 +16,7 @@ from typing import Any
 
 import howto_example
 import pytest
+from haproxy_harness import http_get
 
 from sim.proxy_protocol import TLV, Command, Family, ProxyHeader, ProxyProtocolError, encode
 from sim.proxy_protocol.asyncio import (
@@ -395,18 +396,7 @@ async def _ask_howto_server(first_bytes: bytes, source: str) -> bytes:
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
         port = srv.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), TIMEOUT
-        )
-        try:
-            writer.write(first_bytes + b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-            await writer.drain()
-            try:
-                return await asyncio.wait_for(reader.read(), TIMEOUT)
-            except ConnectionResetError:
-                return b""
-        finally:
-            writer.close()
+        return await http_get(port, source, first_bytes, TIMEOUT)
     finally:
         srv.close()
         await asyncio.wait_for(srv.wait_closed(), TIMEOUT)

@@ -11,6 +11,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_proxy_protocol_validation import VIEWS
 
 from sim.proxy_protocol import (
     TLV,
@@ -156,18 +157,7 @@ def _decode_only_our_outcomes(data: bytes) -> None:
         assert decode(again) == (header, len(again))
         _ = (header.src_addr, header.tlvs)
         # Everything was checked by decode: reading a typed view never raises (issue 9).
-        for view in (
-            "alpn",
-            "authority",
-            "crc32c",
-            "noop",
-            "unique_id",
-            "ssl",
-            "netns",
-            "aws_vpce_id",
-            "azure_link_id",
-            "gcp_psc_connection_id",
-        ):
+        for view in VIEWS:
             getattr(header, view)
         if header.ssl is not None:
             ssl = header.ssl

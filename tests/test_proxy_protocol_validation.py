@@ -179,6 +179,7 @@ def test_ssl_is_validated_without_objects_and_its_view_is_cached(
     assert header == decode(wire, WIDE)[0]  # type: ignore[index]  # the cache is not compared
 
 
+# Every typed view of a ProxyHeader (also read by test_proxy_protocol_props.py).
 VIEWS = (
     "alpn",
     "authority",

@@ -21,10 +21,13 @@ Every log entry is a dict appended to a shared list; ``tag`` is the client's ``x
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import ipaddress
+import os
 import time
+import traceback
 from typing import Any
 
 from sim.addresses import APP_POD_IP, APP_PORT, GATEWAY_PORT, SIDECAR_INBOUND_IP
@@ -74,8 +77,9 @@ def trusted_from_xff(xff: str, hops: int) -> str | None:
         return None
 
 
-class _Server:
-    """An asyncio server on a socket created inside a pod's namespace."""
+class _Server(abc.ABC):
+    """An asyncio server on a socket created inside a pod's namespace; subclasses answer in
+    :meth:`handle`."""
 
     namespace: str
     port: int
@@ -105,9 +109,6 @@ class _Server:
             self.errors.append(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug in a stand-in must show, not hang the client
             self.errors.append(f"{type(exc).__name__}: {exc}")
-            import os
-            import traceback
-
             if os.environ.get("SLAB_DEBUG"):
                 traceback.print_exc()
         finally:
@@ -116,8 +117,9 @@ class _Server:
             with contextlib.suppress(Exception):
                 writer.close()
 
+    @abc.abstractmethod
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
+        """Serve one accepted connection (the gateway, the sidecar or the app)."""
 
     async def stop(self) -> None:
         """Stop listening and reset every open connection (a powered-off pod keeps none)."""
