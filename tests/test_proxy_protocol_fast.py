@@ -1,8 +1,8 @@
 """The codec's fast paths agree with its general decoders, and decoded headers behave.
 
 ``decode`` takes shortcuts for the common headers (a prefix-tree regular expression for the v1
-TCP4 line, a 16-byte comparison for v2 PROXY/TCP4, a first TLV pass that stops at the first
-doubt) and builds a decoded header through a layout twin of ``ProxyHeader``. These tests check
+TCP4 line, one look-up of the first 14 bytes for v2 PROXY over TCP/UDP 4 and 6, a first TLV
+pass that stops at the first doubt) and builds a decoded header through a layout twin of ``ProxyHeader``. These tests check
 that the shortcuts accept exactly what the precise decoders accept, and that a decoded header is
 indistinguishable from one built through ``ProxyHeader(...)``.
 """
@@ -295,7 +295,7 @@ def test_the_inet_fast_path_agrees_with_the_general_v2_decoder(
     family: int, tlvs: list[tuple[int, bytes]], cut: int, length_delta: int
 ) -> None:
     # decode_inet answers only what decode_v2 answers the same way; the rest falls through.
-    from sim.proxy_protocol._v2 import decode_inet
+    from sim.proxy_protocol._v2 import INET_LAYOUT, decode_inet
 
     block = 12 if family in (0x11, 0x12) else 36
     area = b"".join(bytes([t]) + len(v).to_bytes(2, "big") + v for t, v in tlvs)
@@ -303,7 +303,7 @@ def test_the_inet_fast_path_agrees_with_the_general_v2_decoder(
     data = V2_SIGNATURE + bytes([0x21, family]) + length.to_bytes(2, "big")
     data += bytes(range(block)) + area
     data = data[: len(data) - cut] if cut else data
-    fast = decode_inet(data)
+    fast = decode_inet(data, INET_LAYOUT[data[:14]])
     if fast is not None:
         assert fast == _general_v2(data)
     assert public(data) == _general_v2(data)

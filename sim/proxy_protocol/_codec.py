@@ -26,26 +26,20 @@ from ._types import (
 )
 from ._types import ProxyProtocolError as _Error
 from ._v1 import _O0, _O8, _O16, _O24, TCP4_LINE, decode_v1, encode_v1
-from ._v2 import (
-    decode_inet,
-    decode_v2,
-    decode_v2_tcp4,
-    encode_v2,
-)
+from ._v2 import INET_LAYOUT, decode_inet, decode_v2, encode_v2
 
 Buffer = bytes | bytearray | memoryview
 # Enough TLVs to fill a maximal header with empty values (65535 // 3): no limit by default.
 DEFAULT_MAX_TLVS = 0xFFFF // 3
 
-# Fast paths for the two headers HAProxy sends for every proxied IPv4 connection (FACTS H1,
-# H3): v2 PROXY/TCP4 without TLVs (28 bytes) and the canonical v1 TCP4 line. Anything else, and
-# any error, goes through the general decoders, which give the precise error messages.
-# §2.2: signature, ver/cmd 0x21 (v2 PROXY), family 0x11 (TCP4), length 12 (the block alone).
-_V2_TCP4_HEAD = V2_SIGNATURE + b"\x21\x11\x00\x0c"
+# Fast paths for the headers HAProxy sends for proxied connections (FACTS H1, H3): the
+# canonical v1 TCP4 line, and v2 PROXY over TCP/UDP 4/6 with TLVs whose rules are cheap to
+# check. Anything else, and any error, goes through the general decoders, which give the
+# precise error messages.
+_INET_LAYOUT = INET_LAYOUT
 _tcp4_line = TCP4_LINE
 _decode_v2 = decode_v2
 _decode_inet = decode_inet
-_decode_v2_tcp4 = decode_v2_tcp4
 _new = object.__new__
 _HeaderBuilder: Any = HeaderBuilder
 _IPv4Address: Any = IPv4Address
@@ -181,21 +175,20 @@ def decode(data: Buffer, limits: DecodeLimits | None = None) -> tuple[ProxyHeade
     if limits is not None:
         return _decode_limited(buf, limits)
     # From here on the limits are the defaults, which the literals below spell out. This is
-    # the hot path of every connection, so the common headers are decoded inline (each call
-    # saved is about 0.1 us, a twentieth of a TLV-carrying v2 header on the benchmark
-    # machine); anything unusual goes to the general decoders, which give the same results
-    # (tests compare them on random input) and the precise errors. Slices and == rather than
-    # startswith(): the method call costs twice as much.
-    head = buf[:16]
-    if not head:
+    # the hot path of every connection, so the common headers are decoded inline or by one
+    # call (each call saved is about 0.1 us, a twentieth of a TLV-carrying v2 header on the
+    # benchmark machine); anything unusual goes to the general decoders, which give the same
+    # results (tests compare them on random input) and the precise errors. Slices, == and
+    # look-ups rather than startswith(): a method call costs twice as much.
+    if not buf:
         return None
-    if head[0] == 0x50:  # "P": a v1 line (an int compare: cheaper than a slice)
+    if buf[0] == 0x50:  # "P": a v1 line (an index and an int compare: cheaper than a slice)
         m = _tcp4_line(buf)
         if m is not None:
             # The canonical TCP4 line: the match validated it; build the header here (a call
             # to _v1.tcp4_header costs a tenth of the whole decode).
             a, b, c, d, e, f, g, i, sport, dport = m.groups()
-            h = _new(_HeaderBuilder)
+            h = _HeaderBuilder()
             if _FAST_ADDRESSES:
                 src = _new(_IPv4Address)
                 src._ip = _O24[a] | _O16[b] | _O8[c] | _O0[d]
@@ -216,18 +209,17 @@ def decode(data: Buffer, limits: DecodeLimits | None = None) -> tuple[ProxyHeade
             h.__class__ = ProxyHeader  # the layout twin becomes the real class (HeaderBuilder)
             header: ProxyHeader = h
             return header, m.end()
-        if head[:6] == V1_PREFIX:
+        if buf[:6] == V1_PREFIX:
             return decode_v1(buf, len(buf), 107)
         _undetermined(buf, True, True)  # "PROX" is a prefix; anything else raises
         return None
-    if head == _V2_TCP4_HEAD:
-        # v2 PROXY/TCP4 without TLVs: the 16 fixed bytes validate the whole header.
-        return (_decode_v2_tcp4(buf), 28) if len(buf) >= 28 else None
-    if head[:12] == V2_SIGNATURE:
-        if len(head) == 16:
-            fast = _decode_inet(buf)
-            if fast is not None:
-                return fast
+    # v2 PROXY over TCP/UDP 4/6: the first 14 bytes choose the layout and validate themselves.
+    layout = _INET_LAYOUT.get(buf[:14])
+    if layout is not None:
+        fast = _decode_inet(buf, layout)
+        if fast is not None:
+            return fast
+    if buf[:12] == V2_SIGNATURE:
         return _decode_v2(buf, len(buf), 16384, 21845, 1024)
     _undetermined(buf, True, True)
     return None

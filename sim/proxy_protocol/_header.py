@@ -281,7 +281,8 @@ class ProxyHeader:
 class HeaderBuilder:
     """Layout twin of :class:`ProxyHeader` (same ``__slots__``) for the decoder.
 
-    The decoder sets the fields with plain attribute stores and then assigns
+    The decoder makes one with ``HeaderBuilder()`` (it has no ``__init__``, so the call costs
+    less than ``object.__new__``), sets the fields with plain attribute stores and then assigns
     ``__class__ = ProxyHeader``, which CPython allows between classes with identical slot
     layouts. Measured on the benchmark machine: about 0.2 us, against 0.45 us for nine
     slot-descriptor ``__set__`` calls and 2 us through the validating ``__init__``.

@@ -93,7 +93,7 @@ def _show(token: bytes) -> str:
 
 def tcp4_header(src: int, dst: int, sport: int, dport: int) -> ProxyHeader:
     """A v1 TCP4 header from values the caller has validated."""
-    h = _new(HeaderBuilder)
+    h = HeaderBuilder()
     if FAST_ADDRESSES:
         a = _new(IPv4Address)
         a._ip = src  # type: ignore[attr-defined]
@@ -177,7 +177,7 @@ def parse_line(data: bytes, lf: int) -> ProxyHeader | None:
         src6, dst6 = _ipv6(src), _ipv6(dst)
         if src6 is None or dst6 is None:
             return None
-        h = _new(HeaderBuilder)
+        h = HeaderBuilder()
         h.family = _TCP6
         h.src_addr = src6
         h.dst_addr = dst6
@@ -186,7 +186,7 @@ def parse_line(data: bytes, lf: int) -> ProxyHeader | None:
     elif body == b"UNKNOWN" or (body[:8] == b"UNKNOWN " and b"\r" not in body):
         # §2.1: for UNKNOWN "the receiver must ignore anything presented before the CRLF",
         # but a stray CR is still not a line end.
-        h = _new(HeaderBuilder)
+        h = HeaderBuilder()
         h.family = _UNSPEC
         h.src_addr = h.dst_addr = h.src_port = h.dst_port = None
     else:
