@@ -2,9 +2,10 @@
 
 ``decode`` takes shortcuts for the common headers (a prefix-tree regular expression for the v1
 TCP4 line, one look-up of the first 14 bytes for v2 PROXY over TCP/UDP 4 and 6, a first TLV
-pass that stops at the first doubt) and builds a decoded header through a layout twin of ``ProxyHeader``. These tests check
-that the shortcuts accept exactly what the precise decoders accept, and that a decoded header is
-indistinguishable from one built through ``ProxyHeader(...)``.
+pass that stops at the first doubt) and builds a decoded header through a layout twin of
+``ProxyHeader``. These tests check that the shortcuts accept exactly what the precise decoders
+accept, and that a decoded header is indistinguishable from one built through
+``ProxyHeader(...)``.
 """
 
 from __future__ import annotations

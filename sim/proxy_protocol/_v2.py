@@ -46,7 +46,7 @@ _PORTS = struct.Struct("!HH")
 _TLV_HEAD = struct.Struct("!BH")
 # Bytes 12-15: (ver/cmd << 8 | family) and the length, both 16-bit big-endian (§2.2).
 _VER_FAM_LENGTH = struct.Struct("!HH").unpack_from
-# §2.2: the inet4 block (src, dst, sport, dport) and the inet6 block as four 64-bit halves.
+# §2.2: the inet4 block (src, dst, sport, dport).
 _INET4 = struct.Struct("!IIHH").unpack_from
 # The inet6 block as two 16-byte addresses (one int.from_bytes each: cheaper than four 64-bit
 # halves joined by shifts) and the ports.
