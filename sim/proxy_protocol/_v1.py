@@ -114,23 +114,6 @@ def tcp4_header(src: int, dst: int, sport: int, dport: int) -> ProxyHeader:
     return h  # type: ignore[return-value]
 
 
-def decode_tcp4_match(data: bytes) -> tuple[ProxyHeader, int] | None:
-    """The canonical TCP4 line at the start of ``data``, or ``None`` if it is not one."""
-    m = TCP4_LINE(data)
-    if m is None:
-        return None
-    a, b, c, d, e, f, g, i, sport, dport = m.groups()
-    return (
-        tcp4_header(
-            _O24[a] | _O16[b] | _O8[c] | _O0[d],
-            _O24[e] | _O16[f] | _O8[g] | _O0[i],
-            int(sport),
-            int(dport),
-        ),
-        m.end(),
-    )
-
-
 def _ipv4_int(token: bytes) -> int:
     a, b, c, d = token.split(b".")
     return _O24[a] | _O16[b] | _O8[c] | _O0[d]

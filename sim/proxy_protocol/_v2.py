@@ -365,7 +365,7 @@ def decode_inet(data: bytes, layout: tuple[int, Family]) -> tuple[ProxyHeader, i
         h.tlvs = ()
         h.__class__ = ProxyHeader  # type: ignore[assignment]  # layout twin, see HeaderBuilder
         return h, end  # type: ignore[return-value]
-    out: list[TLV] = []
+    out: list[TLV] = []  # the loop is _first_pass's, inlined: a call is 3 % of the TLV row
     append = out.append
     types = TLV_TYPE_OBJECT
     kinds = ONCE_BIT
